@@ -1,0 +1,109 @@
+"""Typed harness errors: one base class, one subclass per failure, each message ending in a fix."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+#: Exit code of the CLI for a regression (a run that does not match its golden).
+EXIT_REGRESSION = 1
+#: Exit code of the CLI for a usage or input error (nothing was compared).
+EXIT_USAGE = 2
+
+
+class HarnessError(Exception):
+    """Base of every error the harness raises on purpose.
+
+    The message has three parts: a one-line summary, indented ``key: value`` context
+    lines, and the fix. ``tutorial``, ``port`` and ``profile`` are kept as attributes.
+    """
+
+    exit_code = EXIT_USAGE
+
+    def __init__(
+        self,
+        summary: str,
+        *,
+        fix: str,
+        context: Mapping[str, object] | None = None,
+        details: str = "",
+        tutorial: str | None = None,
+        port: str | None = None,
+        profile: str | None = None,
+    ) -> None:
+        self.summary = summary
+        self.fix = fix
+        self.context = dict(context or {})
+        self.details = details
+        self.tutorial = tutorial
+        self.port = port
+        self.profile = profile
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        lines = [self.summary]
+        ctx = {"port": self.port, "profile": self.profile, **self.context}
+        lines += [f"  {key}: {value}" for key, value in ctx.items() if value is not None]
+        if self.details:
+            lines.append(self.details.rstrip())
+        lines.append(f"Fix: {self.fix}")
+        return "\n".join(lines)
+
+
+class UsageError(HarnessError):
+    """A command-line argument or API argument is wrong."""
+
+
+class UnknownPortError(UsageError):
+    """No port is registered under the requested id."""
+
+
+class UnknownProfileError(UsageError):
+    """The tutorial has no profile of the requested name."""
+
+
+class RegistryError(HarnessError):
+    """A registry entry is malformed, duplicated, or does not satisfy the Port protocol."""
+
+
+class FrameworkMissingError(HarnessError):
+    """The port's framework is not installed here."""
+
+
+class DeviceUnavailableError(HarnessError):
+    """The requested device (e.g. CUDA) does not exist on this machine."""
+
+
+class GoldenError(HarnessError):
+    """Base of errors about a golden file: missing, corrupt, foreign."""
+
+
+class GoldenMissingError(GoldenError):
+    """No golden has been recorded for this port and profile."""
+
+
+class GoldenCorruptError(GoldenError):
+    """A golden file cannot be parsed (truncated CSV, invalid JSON, missing field)."""
+
+
+class SchemaVersionError(GoldenError):
+    """A golden's schema version is not one this harness can read."""
+
+
+class ConfigMismatchError(GoldenError):
+    """The golden was recorded with a different configuration than the current profile."""
+
+
+class CorpusError(HarnessError):
+    """The char_rnn corpus is missing, unreachable, or has the wrong checksum."""
+
+
+class DivergenceError(HarnessError):
+    """Training produced a NaN or infinite metric: the run diverged."""
+
+    exit_code = EXIT_REGRESSION
+
+
+class RegressionError(HarnessError):
+    """A run does not match its golden within the spec's tolerances."""
+
+    exit_code = EXIT_REGRESSION

@@ -1,0 +1,1 @@
+"""Elman network from scratch predicting a sine wave (seed articles 000/002)."""

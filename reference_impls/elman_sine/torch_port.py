@@ -1,0 +1,104 @@
+"""elman_sine in PyTorch: the article's code with ``Variable`` replaced by tensors.
+
+Bit-for-bit equal to the modernised original in tests/oracles/elman_sine_original.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness.interface import Batch, EpochRecord, Params
+from reference_impls._frameworks import torch_device
+from reference_impls.elman_sine import spec
+
+
+class ElmanSineTorch:
+    port_id = "elman_sine/torch"
+
+    def build(self, config: spec.Config, seed: int, device: str) -> None:
+        self.config = config
+        self.device = torch_device(device)
+        data = spec.make_data(config)
+        self.x = torch.from_numpy(data["x"]).to(self.device)  # (T, 1)
+        self.y = torch.from_numpy(data["y"]).to(self.device)  # (T, 1)
+        # Drawn on the CPU generator in the article's order (w1, then w2) on every device.
+        torch.manual_seed(seed)
+        w1 = torch.empty(config.input_size, config.hidden_size).normal_(0.0, config.w1_std)
+        w2 = torch.empty(config.hidden_size, config.output_size).normal_(0.0, config.w2_std)
+        self.w1 = w1.to(self.device).requires_grad_(True)
+        self.w2 = w2.to(self.device).requires_grad_(True)
+
+    def _step(self, inp: torch.Tensor, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        xh = torch.cat((inp, context), 1)  # (1, 1 + H)
+        context = torch.tanh(xh.mm(self.w1))  # (1, H)
+        return context.mm(self.w2), context  # (1, 1), (1, H)
+
+    def _zero_context(self, requires_grad: bool) -> torch.Tensor:
+        shape = (1, self.config.hidden_size)
+        return torch.zeros(shape, device=self.device, requires_grad=requires_grad)
+
+    def train(self) -> Iterator[EpochRecord]:
+        lr = self.config.lr
+        for _ in range(self.config.epochs):
+            total_loss: Any = 0
+            context = self._zero_context(requires_grad=True)  # the article's quirk
+            for j in range(self.x.size(0)):
+                pred, context = self._step(self.x[j:j + 1], context)
+                loss = (pred - self.y[j:j + 1]).pow(2).sum() / 2
+                total_loss = total_loss + loss.detach()  # float32 running sum, as printed
+                loss.backward()
+                with torch.no_grad():
+                    self.w1 -= lr * self.w1.grad
+                    self.w2 -= lr * self.w2.grad
+                self.w1.grad.zero_()
+                self.w2.grad.zero_()
+                context = context.detach()  # Variable(context_state.data)
+            yield EpochRecord(metrics={"loss": total_loss.item()}, items=self.x.size(0))
+
+    def outputs(self) -> dict[str, Any]:
+        """The article's prediction pass: one step per point from a zero context."""
+        return {"predictions": self.forward({"x": self.x.cpu().numpy()})["y"][:, 0].tolist()}
+
+    def forward(self, batch: Batch) -> dict[str, np.ndarray]:
+        x = torch.as_tensor(np.asarray(batch["x"]), device=self.device, dtype=self.w1.dtype)
+        context = self._context_from(batch)
+        preds = []
+        with torch.no_grad():
+            for j in range(x.size(0)):
+                pred, context = self._step(x[j:j + 1], context)
+                preds.append(pred)
+        return {"y": torch.cat(preds).cpu().numpy(), "h": context.cpu().numpy()}
+
+    def _context_from(self, batch: Batch) -> torch.Tensor:
+        if "h0" not in batch:
+            return self._zero_context(requires_grad=False)
+        return torch.as_tensor(np.asarray(batch["h0"]), device=self.device, dtype=self.w1.dtype)
+
+    def loss_and_grads(self, batch: Batch) -> tuple[float, Params]:
+        """Summed step loss over ``batch`` with the article's per-step context cut."""
+        x = torch.as_tensor(np.asarray(batch["x"]), device=self.device, dtype=self.w1.dtype)
+        y = torch.as_tensor(np.asarray(batch["y"]), device=self.device, dtype=self.w1.dtype)
+        w1, w2 = self.w1.detach().requires_grad_(True), self.w2.detach().requires_grad_(True)
+        context, total = self._context_from(batch), 0.0
+        for j in range(x.size(0)):
+            xh = torch.cat((x[j:j + 1], context), 1)
+            context = torch.tanh(xh.mm(w1))
+            loss = (context.mm(w2) - y[j:j + 1]).pow(2).sum() / 2
+            loss.backward()
+            total += loss.item()
+            context = context.detach()
+        grads = spec.split_w1(w1.grad.cpu().numpy())
+        return total, {**grads, "W_hq": w2.grad.cpu().numpy()}
+
+    def get_params(self) -> Params:
+        w1 = self.w1.detach().cpu().numpy().copy()
+        return {**spec.split_w1(w1), "W_hq": self.w2.detach().cpu().numpy().copy()}
+
+    def set_params(self, params: Mapping[str, np.ndarray]) -> None:
+        with torch.no_grad():
+            self.w1.copy_(torch.from_numpy(spec.join_w1(dict(params))))
+            self.w2.copy_(torch.from_numpy(np.asarray(params["W_hq"])))

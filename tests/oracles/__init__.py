@@ -1,0 +1,1 @@
+"""Test oracles: the tutorials' own code, modernised only where modern frameworks force it."""
