@@ -17,8 +17,9 @@ from typing import Any
 from harness.errors import FrameworkMissingError, RegistryError, UnknownPortError
 from harness.interface import PORT_MEMBERS, Port, TutorialSpec
 
-#: Framework id -> (module to look for, pip extra that installs it).
-FRAMEWORKS = {"torch": ("torch", "torch"), "mxnet": ("mxnet", "mxnet")}
+#: Framework id -> (module to look for, pip extra that installs it). ``numpy`` is for
+#: framework-free ports (test fakes, users' reference models).
+FRAMEWORKS = {"torch": ("torch", "torch"), "mxnet": ("mxnet", "mxnet"), "numpy": ("numpy", "")}
 
 
 @dataclass(frozen=True)

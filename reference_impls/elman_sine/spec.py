@@ -80,9 +80,20 @@ def join_w1(params: dict[str, np.ndarray]) -> np.ndarray:
     return np.concatenate([params["W_xh"], params["W_hh"]], axis=0)
 
 
-# Golden tolerance (per-epoch summed loss), measured with `rnn-harness calibrate`
-# on the recording machine; see README "elman_sine" for the figures.
-TOLERANCES = {"default": Tolerance(rtol=1e-4, atol=1e-7, why="placeholder until measured")}
+# Golden tolerance for the per-epoch summed loss. Measured with `rnn-harness calibrate`
+# (Intel Xeon 2-core VM, torch 2.13.0, mxnet 1.9.1, numpy 1.23.5), max relative difference:
+#                      1-ulp weight nudge (noise)   lr x 1.01 (signal)
+#   torch  ci/tutorial        1.2e-6 / 3.1e-5          1.3e-2 / 7.2e-2
+#   mxnet  ci/tutorial        1.2e-6 / 2.4e-5          7.3e-3 / 1.5e-2
+# rtol 3e-4 sits 10x above the worst noise and 24x below the weakest signal.
+TOLERANCES = {"default": Tolerance(rtol=3e-4, atol=0.0,
+                                   why="10x the 1-ulp noise (3.1e-5), 1/24 of a 1% lr change")}
+
+# MXNet port loaded with the torch port's initial weights, seed 0, 300 epochs: the summed
+# epoch loss differs by at most 3.2e-5 relative (epoch 221); predictions by 7.9e-6 abs.
+# Same order as the 1-ulp noise: both do float32 math with different kernels.
+CROSS_FRAMEWORK = {"default": Tolerance(rtol=3e-4, atol=0.0,
+                                        why="10x the measured 3.2e-5 (torch vs mxnet)")}
 
 SPEC = TutorialSpec(
     name="elman_sine",
@@ -91,4 +102,5 @@ SPEC = TutorialSpec(
     metrics=("loss",),
     tolerances=TOLERANCES,
     default_seed=0,
+    cross_framework=CROSS_FRAMEWORK,
 )

@@ -1,0 +1,54 @@
+"""Text for humans: obtained-vs-expected tables and regression messages (formatting only)."""
+
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from harness.compare import Comparison, MetricComparison, relative_error
+from harness.golden import record_command
+
+MAX_ROWS = 20
+
+
+def _window(m: MetricComparison, rows: int) -> range:
+    """Up to ``rows`` epochs starting a little before the first divergence (or the worst)."""
+    n = min(len(m.obtained), len(m.expected))
+    focus = m.first_divergent_epoch if m.first_divergent_epoch is not None else (m.worst_epoch or 0)
+    start = max(0, min(focus - 3, n - rows))
+    return range(start, min(n, start + rows))
+
+
+def metric_table(m: MetricComparison, rows: int = MAX_ROWS) -> str:
+    """Epoch, obtained, expected, abs and rel difference, and whether it is within tolerance."""
+    epochs = list(_window(m, rows))
+    rel = relative_error(m.obtained, m.expected)
+    body = []
+    for e in epochs:
+        diff = abs(m.obtained[e] - m.expected[e])
+        gated = m.tolerance.horizon is None or e < m.tolerance.horizon
+        limit = m.tolerance.atol + m.tolerance.rtol * max(abs(m.obtained[e]), abs(m.expected[e]))
+        status = ("ok" if diff <= limit else "DIVERGED") if gated else "not gated"
+        body.append([e, repr(m.obtained[e]), repr(m.expected[e]), f"{diff:.3g}",
+                     f"{rel[e]:.3g}", status])
+    return tabulate(body, headers=["epoch", "obtained", "expected", "abs diff", "rel diff", ""],
+                    disable_numparse=True)
+
+
+def regression_message(comp: Comparison, golden_path: object) -> str:
+    """One paragraph naming the first divergent epoch, then the table(s), then the fix."""
+    lines = [f"Regression: {comp.port_id} ({comp.profile}) does not match its golden"
+             + (f"; first divergent epoch {comp.first_divergent_epoch}."
+                if comp.first_divergent_epoch is not None else ".")]
+    lines.append(f"  golden: {golden_path}")
+    if not comp.length_ok:
+        lines.append(f"  epochs: obtained {comp.obtained_epochs}, expected {comp.expected_epochs}")
+    for m in comp.metrics:
+        tol = m.tolerance
+        lines.append(f"  {m.metric}: max abs error {m.max_abs_error:.3g}, max rel error "
+                     f"{m.max_rel_error:.3g} (tolerance rtol={tol.rtol:g}, atol={tol.atol:g})")
+        if not m.passed:
+            lines.append(metric_table(m))
+    lines.append("Fix: if the change is a bug, fix it (the run is saved as *.obtained.* beside "
+                 "the golden). If the numbers moved on purpose, re-record with "
+                 f"`{record_command(comp.port_id, comp.profile)}` and say why in the commit.")
+    return "\n".join(lines)
