@@ -73,7 +73,7 @@ def relative_error(obtained: np.ndarray, expected: np.ndarray) -> np.ndarray:
     """``|a - b| / |b|`` (0 where both are 0, inf where only b is)."""
     a, b = np.asarray(obtained, dtype=np.float64), np.asarray(expected, dtype=np.float64)
     diff = np.abs(a - b)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         rel = np.where(diff == 0, 0.0, diff / np.abs(b))
     return rel
 

@@ -103,6 +103,12 @@ class DivergenceError(HarnessError):
     exit_code = EXIT_REGRESSION
 
 
+class PortCrashError(HarnessError):
+    """The port's own code raised during training (a bug in the port, not bad input)."""
+
+    exit_code = EXIT_REGRESSION
+
+
 class RegressionError(HarnessError):
     """A run does not match its golden within the spec's tolerances."""
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
-from harness.errors import DivergenceError
+from harness.errors import DivergenceError, HarnessError, PortCrashError, UsageError
 from harness.interface import Port, Trajectory, config_dict, config_hash
 from harness.registry import Registry, default_registry
 from harness.seeding import environment_info, prepare_determinism, seed_everything
@@ -40,13 +41,25 @@ def run_port(
     spec = registry.spec(entry.tutorial)
     config = config if config is not None else spec.profile(profile)
     seed = spec.default_seed if seed is None else seed
+    parse_device(device)
     prepare_determinism()
     port = registry.load(port_id)
     seed_everything(seed)
     port.build(config, seed, device)
     if params is not None:
         port.set_params(params)
-    metrics, timing = _train(port, config, profile, progress)
+    try:
+        metrics, timing = _train(port, config, profile, progress)
+    except HarnessError:
+        raise
+    except Exception as exc:  # the port's own bug: say where, keep the innermost frames
+        raise PortCrashError(
+            f"{port_id} raised {type(exc).__name__} during training: {exc}",
+            context={"where": _innermost_frame(exc)},
+            fix="this is a bug in the port (or the framework under it); rerun with "
+            "`python -X dev -m harness ...` under a debugger, or compare with its golden.",
+            tutorial=entry.tutorial, port=port_id, profile=profile,
+        ) from exc
     return Trajectory(
         port_id=port_id,
         profile=profile,
@@ -55,6 +68,23 @@ def run_port(
         outputs=port.outputs(),
         meta=run_metadata(port_id, profile, config, seed, device, transferred=params is not None),
     )
+
+
+def _innermost_frame(exc: BaseException) -> str:
+    tb = traceback.extract_tb(exc.__traceback__)
+    return f"{tb[-1].filename}:{tb[-1].lineno} in {tb[-1].name}" if tb else "?"
+
+
+def parse_device(device: str) -> tuple[str, int]:
+    """``"cpu"``, ``"cuda"`` or ``"cuda:N"`` as (kind, index); anything else is a usage error."""
+    kind, _, index = device.partition(":")
+    if kind not in ("cpu", "cuda") or (index and not index.isdigit()) or (kind == "cpu" and index):
+        raise UsageError(
+            f"Unknown device {device!r}.",
+            context={"argument": "--device", "value": device},
+            fix="pass --device cpu, cuda or cuda:N.",
+        )
+    return kind, int(index or 0)
 
 
 def _train(port: Port, config: Any, profile: str, progress: ProgressFn | None

@@ -4,18 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.errors import DeviceUnavailableError, UsageError
-
-
-def _parse(device: str) -> tuple[str, int]:
-    kind, _, index = device.partition(":")
-    if kind not in ("cpu", "cuda") or (index and not index.isdigit()):
-        raise UsageError(
-            f"Unknown device {device!r}.",
-            context={"argument": "--device", "value": device},
-            fix="pass --device cpu, cuda or cuda:N.",
-        )
-    return kind, int(index or 0)
+from harness.errors import DeviceUnavailableError
+from harness.runner import parse_device as _parse
 
 
 def _no_cuda(device: str, framework: str, why: str) -> DeviceUnavailableError:

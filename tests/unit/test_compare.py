@@ -1,0 +1,44 @@
+"""compare_trajectories: pass/fail, first divergent epoch, errors, prefix and horizon."""
+
+import numpy as np
+
+from harness.compare import compare_trajectories
+from harness.interface import Tolerance, Trajectory
+
+
+def traj(values, port="fake/numpy", profile="ci"):
+    return Trajectory(port, profile, {"loss": np.asarray(values, dtype=float)})
+
+
+TOL = {"default": Tolerance(rtol=1e-3)}
+
+
+def test_identical_trajectories_pass_with_zero_error():
+    comp = compare_trajectories(traj([3, 2, 1]), traj([3, 2, 1]), ["loss"], TOL)
+    assert comp.passed and comp.max_rel_error == 0 and comp.first_divergent_epoch is None
+
+
+def test_compare_reports_first_divergent_epoch():
+    comp = compare_trajectories(traj([3, 2, 1.1, 0.5]), traj([3, 2, 1, 0.4]), ["loss"], TOL)
+    assert not comp.passed
+    assert comp.first_divergent_epoch == 2
+    assert np.isclose(comp.metrics[0].max_rel_error, 0.25)
+    assert comp.metrics[0].worst_epoch == 3
+
+
+def test_nan_never_passes():
+    comp = compare_trajectories(traj([1, np.nan]), traj([1, np.nan]), ["loss"], TOL)
+    assert not comp.passed and comp.first_divergent_epoch == 1
+
+
+def test_length_mismatch_fails_unless_prefix_is_allowed():
+    short, long = traj([3, 2]), traj([3, 2, 1])
+    assert not compare_trajectories(short, long, ["loss"], TOL).passed
+    assert compare_trajectories(short, long, ["loss"], TOL, prefix=True).passed
+
+
+def test_epochs_past_the_horizon_are_reported_but_not_gated():
+    tol = {"default": Tolerance(rtol=1e-3, horizon=2)}
+    comp = compare_trajectories(traj([3, 2, 5]), traj([3, 2, 1]), ["loss"], tol)
+    assert comp.passed
+    assert not compare_trajectories(traj([3, 2, 5]), traj([3, 2, 1]), ["loss"], TOL).passed
