@@ -1,4 +1,4 @@
-"""rnn-harness: seeded training, golden trajectories and cross-framework checks for RNN tutorials."""
+"""rnn-harness: seeded training, golden trajectories, cross-framework checks for RNN tutorials."""
 
 from harness.calibrate import Calibration, calibrate
 from harness.checking import CheckResult, check_port, load_golden, record_port

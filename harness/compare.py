@@ -50,7 +50,8 @@ class Comparison:
 
     @property
     def first_divergent_epoch(self) -> int | None:
-        epochs = [m.first_divergent_epoch for m in self.metrics if m.first_divergent_epoch is not None]
+        epochs = [m.first_divergent_epoch for m in self.metrics
+                  if m.first_divergent_epoch is not None]
         if not self.length_ok:
             epochs.append(min(self.obtained_epochs, self.expected_epochs))
         return min(epochs) if epochs else None

@@ -76,7 +76,8 @@ class Registry:
             )
         if entry.tutorial not in self._specs:
             raise RegistryError(
-                f"Port {entry.port_id!r} belongs to tutorial {entry.tutorial!r}, which has no spec.",
+                f"Port {entry.port_id!r} belongs to tutorial {entry.tutorial!r}, "
+                "which has no spec.",
                 context={"known tutorials": ", ".join(sorted(self._specs))},
                 fix="add the tutorial's spec to SPECS in reference_impls/__init__.py.",
             )
@@ -134,7 +135,8 @@ class Registry:
 
 @cache
 def _load_spec(target: str) -> TutorialSpec:
-    return _import_target(target)  # type: ignore[no-any-return]
+    spec: TutorialSpec = _import_target(target)
+    return spec
 
 
 @cache

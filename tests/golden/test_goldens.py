@@ -18,7 +18,7 @@ def port_params(profile):
         yield pytest.param(entry.port_id, marks=marks, id=entry.port_id.replace("/", "-"))
 
 
-@pytest.mark.parametrize("port_id", port_params("ci"))
+@pytest.mark.parametrize("port_id", list(port_params("ci")))
 def test_ci_run_matches_golden(port_id, golden_check):
     try:
         traj = run_port(port_id, "ci")
@@ -27,7 +27,7 @@ def test_ci_run_matches_golden(port_id, golden_check):
     golden_check(traj)
 
 
-@pytest.mark.parametrize("port_id", port_params("tutorial"))
+@pytest.mark.parametrize("port_id", list(port_params("tutorial")))
 def test_tutorial_run_matches_golden(port_id, golden_check):
     try:
         traj = run_port(port_id, "tutorial")

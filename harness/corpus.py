@@ -1,0 +1,125 @@
+"""The char_rnn corpus: find, verify and (if need be) download d2l's ``timemachine.txt``.
+
+Lookup order: an explicit path, the ``RNN_HARNESS_DATA`` folder, the cache folder
+(``$XDG_CACHE_HOME/rnn-harness`` or ``~/.cache/rnn-harness``), then d2l's download URL.
+Every file is checked against d2l's sha1 before use; a download lands in a temporary file
+that is verified and then moved into the cache, so no partial file is ever left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import CorpusError
+
+#: d2l 0.17.6's ``DATA_URL`` and its ``DATA_HUB['time_machine']`` entry.
+DATA_URL = "http://d2l-data.s3-accelerate.amazonaws.com/"
+FILENAME = "timemachine.txt"
+ENV_VAR = "RNN_HARNESS_DATA"
+
+
+@dataclass(frozen=True)
+class CorpusSource:
+    """Where a corpus file comes from when it is not found locally, and its checksum."""
+
+    url: str = DATA_URL + FILENAME
+    sha1: str = "090b5e7e70c295757f55df93cb0a180b9691891a"
+    filename: str = FILENAME
+    timeout_s: float = 30.0
+
+
+TIME_MACHINE = CorpusSource()
+
+
+def cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/rnn-harness``, or ``~/.cache/rnn-harness``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+    return Path(base) / "rnn-harness"
+
+
+def sha1_of(path: Path) -> str:
+    digest = hashlib.sha1()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fix(source: CorpusSource) -> str:
+    return (f"download {source.url} (sha1 {source.sha1}) and put it in a folder named by "
+            f"the {ENV_VAR} environment variable, or in {cache_dir()}; "
+            f"or pass the file's path explicitly.")
+
+
+def _verified(path: Path, source: CorpusSource, found_via: str) -> Path:
+    obtained = sha1_of(path)
+    if obtained != source.sha1:
+        raise CorpusError(
+            f"The corpus file {path} has the wrong checksum.",
+            context={"found via": found_via, "expected sha1": source.sha1,
+                     "obtained sha1": obtained},
+            fix="delete or replace that file with the original; " + _fix(source),
+            tutorial="char_rnn",
+        )
+    return path
+
+
+def find_corpus(path: str | os.PathLike[str] | None = None, *,
+                source: CorpusSource = TIME_MACHINE, download: bool = True) -> Path:
+    """The verified local path of the corpus, downloading it into the cache if needed.
+
+    ``path``: an explicit file; when given, it must exist (nothing else is tried).
+    ``download``: whether to fall back to ``source.url``; if False a missing file raises.
+    """
+    if path is not None:
+        explicit = Path(path)
+        if not explicit.is_file():
+            raise CorpusError(f"The corpus file {explicit} does not exist.",
+                              context={"found via": "explicit path"}, fix=_fix(source),
+                              tutorial="char_rnn")
+        return _verified(explicit, source, "explicit path")
+    candidates = []
+    if os.environ.get(ENV_VAR):
+        candidates.append((Path(os.environ[ENV_VAR]) / source.filename, f"${ENV_VAR}"))
+    candidates.append((cache_dir() / source.filename, "cache folder"))
+    for candidate, via in candidates:
+        if candidate.is_file():
+            return _verified(candidate, source, via)
+    if not download:
+        raise CorpusError(f"The corpus file {source.filename} was not found.",
+                          context={"looked in": ", ".join(str(c) for c, _ in candidates)},
+                          fix=_fix(source), tutorial="char_rnn")
+    return fetch(source, cache_dir())
+
+
+def fetch(source: CorpusSource, folder: Path) -> Path:
+    """Download ``source`` into ``folder`` atomically (temp file, verify, ``os.replace``)."""
+    target = folder / source.filename
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{source.filename}.", suffix=".part",
+                                        dir=folder)
+    except OSError as err:
+        raise CorpusError(f"Cannot write the corpus into {folder}.",
+                          context={"error": err}, fix=_fix(source), tutorial="char_rnn") from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out, \
+                urllib.request.urlopen(source.url, timeout=source.timeout_s) as response:
+            for block in iter(lambda: response.read(1 << 16), b""):
+                out.write(block)
+        _verified(tmp, source, f"download from {source.url}")
+        os.replace(tmp, target)
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        raise CorpusError(f"Could not download the corpus from {source.url}.",
+                          context={"error": err}, fix=_fix(source),
+                          tutorial="char_rnn") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
