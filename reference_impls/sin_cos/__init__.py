@@ -1,0 +1,1 @@
+"""RNN regressor reading sin and predicting cos (seed article 004)."""

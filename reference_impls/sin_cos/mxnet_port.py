@@ -1,0 +1,150 @@
+"""sin_cos in MXNet gluon: ``gluon.rnn.RNN`` (NTC) + per-step ``Dense`` with gluon's Adam.
+
+With its own seed it draws every parameter from MXNet's generator (same law and order as
+torch, other numbers), so its golden differs from the torch one; loaded with the torch
+port's weights it follows the torch trajectory within ``spec.CROSS_FRAMEWORK``. Gluon's
+Adam places eps differently from torch's (see spec.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import mxnet as mx
+import numpy as np
+from mxnet import autograd, gluon, nd
+
+from harness.interface import Batch, EpochRecord, Params
+from reference_impls._frameworks import mxnet_context
+from reference_impls.sin_cos import spec
+
+
+class _Regressor(gluon.Block):
+    """The article's model in gluon; every parameter is U(-1/sqrt(H), 1/sqrt(H)) as in torch."""
+
+    def __init__(self, config: spec.Config, **kwargs: Any):
+        super().__init__(**kwargs)
+        init = mx.init.Uniform(1.0 / math.sqrt(config.hidden_size))
+        with self.name_scope():
+            # gluon's default bias initialiser is zeros; torch draws biases too
+            self.rnn = gluon.rnn.RNN(
+                config.hidden_size, num_layers=config.num_layers, activation="tanh",
+                layout="NTC", input_size=config.input_size,
+                i2h_weight_initializer=init, h2h_weight_initializer=init,
+                i2h_bias_initializer=init, h2h_bias_initializer=init)
+            self.out = gluon.nn.Dense(1, in_units=config.hidden_size,
+                                      weight_initializer=init, bias_initializer=init)
+
+    def forward(self, x: Any, h_state: Any) -> tuple[Any, Any]:
+        r_out, states = self.rnn(x, [h_state])  # (B, T, H), [(1, B, H)]
+        # the article's per-time-step read-out loop, kept
+        outs = [self.out(nd.slice_axis(r_out, axis=1, begin=t, end=t + 1).reshape((0, -1)))
+                for t in range(r_out.shape[1])]  # T x (B, 1)
+        return nd.stack(*outs, axis=1), states[0]  # (B, T, 1), (1, B, H)
+
+
+class SinCosMXNet:
+    port_id = "sin_cos/mxnet"
+
+    def build(self, config: spec.Config, seed: int, device: str) -> None:
+        self.config = config
+        self.ctx = mxnet_context(device)
+        self.data = spec.make_data(config)
+        self.model = _Regressor(config)
+        # Drawn on the CPU generator in torch's parameter order, then moved to the device.
+        mx.random.seed(seed)
+        self.model.initialize(ctx=mx.cpu())
+        self.model.collect_params().reset_ctx(self.ctx)
+        self.trainer = gluon.Trainer(self.model.collect_params(), "adam", {
+            "learning_rate": config.lr, "beta1": config.beta1, "beta2": config.beta2,
+            "epsilon": config.eps})
+        self.last: dict[str, Any] = {}
+
+    def _array(self, array: np.ndarray) -> Any:
+        return nd.array(np.asarray(array), ctx=self.ctx, dtype=np.float32)
+
+    def _zero_state(self, batch_size: int) -> Any:
+        return nd.zeros((self.config.num_layers, batch_size, self.config.hidden_size),
+                        ctx=self.ctx)
+
+    def train(self) -> Iterator[EpochRecord]:
+        h_state = self._zero_state(1)  # the article's h_state = None
+        for window in self.data:
+            x, y = self._array(window["x"]), self._array(window["y"])  # (1, T, 1)
+            with autograd.record():
+                prediction, h_state = self.model(x, h_state)
+                loss = ((prediction - y) ** 2).mean()  # MSELoss: mean over all elements
+            h_state = h_state.detach()  # carried to the next step, graph cut
+            loss.backward()  # grad_req "write": overwrites, as zero_grad + backward
+            self.trainer.step(1)  # the loss is already a mean: no further rescaling
+            self.last = {"t": window["t"], "y": window["y"], "prediction": prediction}
+            yield EpochRecord(metrics={"loss": float(loss.asscalar())},
+                              items=self.config.time_step)
+
+    def outputs(self) -> dict[str, Any]:
+        """The last step's plot: its t, the cos target and the prediction made before its update."""
+        if not self.last:
+            return {}
+        return {
+            "t": self.last["t"].tolist(),
+            "target": self.last["y"].ravel().tolist(),
+            "prediction": self.last["prediction"].asnumpy().ravel().tolist(),
+        }
+
+    def _inputs(self, batch: Batch) -> tuple[Any, Any]:
+        x = self._array(batch["x"])
+        h0 = batch.get("h0")
+        return x, self._zero_state(x.shape[0]) if h0 is None else self._array(h0)
+
+    def forward(self, batch: Batch) -> dict[str, np.ndarray]:
+        x, h0 = self._inputs(batch)
+        y, h = self.model(x, h0)
+        return {"y": y.asnumpy(), "h": h.asnumpy()}
+
+    def loss_and_grads(self, batch: Batch) -> tuple[float, Params]:
+        """The article's MSE loss on ``batch`` and its gradients (written to the grad buffers,
+        which the next training backward overwrites anyway)."""
+        x, h0 = self._inputs(batch)
+        y = self._array(batch["y"])
+        with autograd.record():
+            prediction, _ = self.model(x, h0)
+            loss = ((prediction - y) ** 2).mean()
+        loss.backward()
+        grads = {name: p.grad(self.ctx) for name, p in self._named().items()}
+        return float(loss.asscalar()), _canonical(grads)
+
+    def _named(self) -> dict[str, Any]:
+        """Parameters keyed by their name without the block prefix (``l0_i2h_weight``...)."""
+        rnn, out = self.model.rnn, self.model.out
+        return {
+            **{f"rnn.{k[len(rnn.prefix):]}": v for k, v in rnn.collect_params().items()},
+            **{f"out.{k[len(out.prefix):]}": v for k, v in out.collect_params().items()},
+        }
+
+    def get_params(self) -> Params:
+        return _canonical({name: p.data(self.ctx) for name, p in self._named().items()})
+
+    def set_params(self, params: Mapping[str, np.ndarray]) -> None:
+        checked = spec.checked_params(self.config, params, self.port_id)
+        named = self._named()
+        for canon, mx_name in _NAMES.items():
+            value = checked[canon].T if checked[canon].ndim == 2 else checked[canon]
+            named[mx_name].set_data(nd.array(np.ascontiguousarray(value), ctx=self.ctx))
+
+
+#: canonical name -> gluon parameter name; 2-D weights are stored transposed in gluon.
+_NAMES = {
+    "W_xh": "rnn.l0_i2h_weight", "W_hh": "rnn.l0_h2h_weight",
+    "b_xh": "rnn.l0_i2h_bias", "b_hh": "rnn.l0_h2h_bias",
+    "W_hq": "out.weight", "b_q": "out.bias",
+}
+
+
+def _canonical(arrays: Mapping[str, Any]) -> Params:
+    out = {}
+    for canon, mx_name in _NAMES.items():
+        value = arrays[mx_name].asnumpy()
+        out[canon] = np.ascontiguousarray(value.T if value.ndim == 2 else value).copy()
+    return out
