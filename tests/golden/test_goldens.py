@@ -10,27 +10,20 @@ from harness.runner import run_port
 REGISTRY = default_registry()
 
 
-def port_params(profile):
-    for entry in REGISTRY.entries():
-        marks = [getattr(pytest.mark, entry.framework)]
-        if profile == "tutorial":
-            marks.append(pytest.mark.slow)
-        yield pytest.param(entry.port_id, marks=marks, id=entry.port_id.replace("/", "-"))
+def port_params():
+    for profile in ("ci", "tutorial"):
+        for entry in REGISTRY.entries():
+            marks = [getattr(pytest.mark, entry.framework)]
+            if profile == "tutorial":
+                marks.append(pytest.mark.slow)  # minutes for char_rnn; run with -m slow
+            yield pytest.param(entry.port_id, profile, marks=marks,
+                               id=f"{entry.port_id.replace('/', '-')}-{profile}")
 
 
-@pytest.mark.parametrize("port_id", list(port_params("ci")))
-def test_ci_run_matches_golden(port_id, golden_check):
+@pytest.mark.parametrize("port_id, profile", list(port_params()))
+def test_run_matches_golden(port_id, profile, golden_check):
     try:
-        traj = run_port(port_id, "ci")
-    except CorpusError as exc:
-        pytest.skip(str(exc))
-    golden_check(traj)
-
-
-@pytest.mark.parametrize("port_id", list(port_params("tutorial")))
-def test_tutorial_run_matches_golden(port_id, golden_check):
-    try:
-        traj = run_port(port_id, "tutorial")
+        traj = run_port(port_id, profile)
     except CorpusError as exc:
         pytest.skip(str(exc))
     golden_check(traj)
