@@ -1,0 +1,208 @@
+"""rnn_windows: what both ports share (config, profiles, data, loop shape, tolerances).
+
+Source: seed article 001, "predicting a sine wave with nn.RNN" (PyTorch ``nn.RNN`` +
+``nn.Linear``, ``nn.MSELoss``, ``torch.optim.Adam``); modernised oracle in
+tests/oracles/rnn_windows_original.py.
+
+Data: ``sin(linspace(0, pi, 100))`` as (100, 1) float64, cut into 95 windows:
+x[i] = points i..i+4 (5, 1), y[i] = point i+5 (1,); both rounded to float32 by
+``torch.Tensor`` in the article (``make_data`` does the same rounding).
+
+Loop shape (both ports follow it exactly):
+  torch.manual_seed(0); model = RNN(1, 10) then Linear(10, 1)   # draw order
+  for each of 100 epochs: hidden = None (zeros), total_loss = 0 (Python float)
+    for each window i in order (95 windows, batch of one):
+      zero grads
+      out, hidden = rnn(x[i] as (1, 5, 1), hidden)     # (1, 5, 10), (1, 1, 10)
+      hidden = hidden.detach()                         # carried across windows, cut
+      output = fc(out.view(-1, 10))                    # (5, 1): every time step
+      loss = MSELoss(output, y[i])                     # y[i] is (1,): see quirk 1
+      backward; one Adam step
+      total_loss += loss.item()                        # float64 sum of float32 losses
+    the epoch figure is total_loss (what the article prints)
+
+Quirk 1 (kept in the default ports): the output has 5 rows, one per time step, while the
+target has one element, so ``MSELoss`` broadcasts the target against all 5 outputs and the
+loss is the mean over the 5 steps of (output_t - y)^2: the network is asked to predict the
+*next* point from every prefix of the window. PyTorch 2 warns ("Using a target size ...
+different to the input size"); the torch ports suppress exactly that UserWarning around
+the loss call. Measured consequence: the article's run (seed 0) does NOT converge. The
+summed epoch loss starts at 0.455, passes 10 at epoch 13 (of 0..99) and then oscillates
+between about 2.6 and 11.7 up to epoch 99 (final 10.50); the golden records that
+trajectory, as the issue author reported it. The run is chaotic (see TOLERANCES): with every
+initial weight nudged by 1 ulp the climb past 10 comes at epoch 31 instead, so the exact
+epochs are this machine's; non-convergence itself is robust.
+
+Quirk 2: the hidden state is carried from one window to the next (detached), although the
+windows overlap by 4 points, so each window starts from a state that has already seen its
+own first points. Kept in every variant.
+
+Variant "last" (ports ``rnn_windows/torch-last`` and ``rnn_windows/mxnet-last``): the
+loss uses the last time step's output only (``output[-1:]``), which is what the article
+meant; everything else is identical. Measured (torch, seed 0, 100 epochs): it does not
+converge either. The summed loss starts at 0.475, climbs to 9.19 at epoch 12, falls to a
+minimum of 0.154 at epoch 27, then creeps back up to a plateau of 1.5-1.76 and ends at 1.637
+(mean squared error 0.017 per window, i.e. an RMS error of 0.13 on a unit-amplitude sine).
+That shape is robust, the numbers are not: with 1-ulp-nudged weights it peaks at 13.5 and
+ends at 2.06, with lr * 1.01 it peaks at 11.6 and ends at 0.98. The MXNet "last" port
+(its own seed) peaks at 11.0 and ends at 1.28. Carrying the hidden state across
+overlapping windows (quirk 2) stays in the variant.
+
+Reconstruction: the article's code is known from the issue text (seed article 001); the
+oracle makes it concrete as ``torch.Tensor(x[i]).unsqueeze(0)`` / ``torch.Tensor(y[i])``
+per window, ``optimizer.zero_grad()`` before the forward, ``hidden = hidden.detach()``
+right after it and ``total_loss += loss.item()``. It reproduces every figure the issue
+author measured (0.45 at first, past 10 within 15 epochs, then 3..11), which is the
+evidence that the reconstruction is right.
+
+Deviations of the ports (none changes a value; the torch ports equal the oracle bit for bit):
+  * ``out.reshape(-1, H)`` for the article's ``out.view(-1, H)``: equal values for the
+    article's batch of one, and it also accepts B > 1, where batch_first output is not
+    contiguous and ``view`` raises.
+  * the MXNet ports pass an explicit zero state for ``hidden = None`` and detach the
+    returned state after the update instead of before the backward (same values).
+  * ``outputs()`` below is ours: the issue text shows no prediction pass.
+
+Outputs after training (not in the issue text, our choice): the prediction for each of the
+95 windows is the last time step's output of a forward pass from a zero hidden state, without
+updates (``outputs()["predictions"]``, 95 floats).
+
+Canonical parameters (x @ W convention; torch/MXNet store the transposes):
+  W_xh (1, H) = weight_ih_l0.T = l0_i2h_weight.T     b_xh (H,) = bias_ih_l0 = l0_i2h_bias
+  W_hh (H, H) = weight_hh_l0.T = l0_h2h_weight.T     b_hh (H,) = bias_hh_l0 = l0_h2h_bias
+  W_hq (H, 1) = fc.weight.T    = dense.weight.T      b_q  (1,) = fc.bias    = dense.bias
+  A one-bias port's ``b_h`` equals ``b_xh + b_hh``; ``set_params`` here also accepts ``b_h``
+  alone (loaded as b_xh = b_h, b_hh = 0), which changes rounding but not the function.
+
+Port boundary: ``forward({"x": (B, T, 1)[, "h0": (1, B, H)]})`` returns ``"y"`` as the
+article's (B*T, 1) (every time step, ``out.view(-1, H)``) and ``"h"`` (1, B, H).
+``loss_and_grads`` takes one window as the article does (x (1, 5, 1), y (1,), optional h0)
+and returns the port's loss (all steps, or the last for "-last") and every canonical grad.
+
+Initialisation: torch draws U(-1/sqrt(H), 1/sqrt(H)) for the four RNN tensors and, through
+``kaiming_uniform_(a=sqrt(5))`` and the bias rule, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
+fan_in = H for the Linear layer: one bound, 1/sqrt(10), for all six. The MXNet port draws the
+same distributions in the same order from MXNet's generator (so its golden differs).
+
+Adam, MXNet against PyTorch (both with lr 0.01, betas 0.9/0.999, eps 1e-8, no weight decay):
+  torch:  w -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+  mxnet:  w -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)
+MXNet folds both bias corrections into the learning rate (in Python float64, per
+parameter) and adds eps to the uncorrected sqrt(v): its effective eps is
+eps / sqrt(1 - b2^t), 3.2e-7 at t = 1, 1e-8 only as t grows. (``mxnet.optimizer.Adam``'s
+docstring prints the lr factor as sqrt(1 - b1^t) / (1 - b2^t); the code uses the formula
+above.) Its moments also round differently. The MXNet port keeps MXNet's own Adam; the
+effect is inside CROSS_FRAMEWORK below.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from harness.interface import Tolerance, TutorialSpec
+
+SOURCE = (
+    "nn.RNN sine-window tutorial, PyTorch (seed article 001); "
+    "modernised oracle in tests/oracles/rnn_windows_original.py"
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    epochs: int = 100
+    lr: float = 0.01
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    n_points: int = 100
+    seq_length: int = 5
+    input_size: int = 1
+    hidden_size: int = 10
+    output_size: int = 1
+
+    @property
+    def num_windows(self) -> int:
+        return self.n_points - self.seq_length
+
+
+TUTORIAL = Config()
+# ci: the first 20 epochs (torch 0.7 s, MXNet 2.2 s of training here); only epochs 0-1 are
+# gated (see TOLERANCES), the rest shows the climb in reports.
+PROFILES = {"tutorial": TUTORIAL, "ci": replace(TUTORIAL, epochs=20)}
+
+PARAM_NAMES = ("W_xh", "W_hh", "b_xh", "b_hh", "W_hq", "b_q")
+
+
+def make_data(config: Config) -> dict[str, np.ndarray]:
+    """The article's windows: x (N, T, 1) and y (N, 1), float32, N = n_points - seq_length."""
+    data = np.sin(np.linspace(0, np.pi, config.n_points)).reshape(-1, 1)  # float64
+    t, n = config.seq_length, config.num_windows
+    x = np.stack([data[i:i + t] for i in range(n)])
+    y = np.stack([data[i + t] for i in range(n)])
+    return {"x": x.astype(np.float32), "y": y.astype(np.float32)}
+
+
+def init_bound(config: Config) -> float:
+    """The bound of every uniform initial draw (torch's nn.RNN and nn.Linear rules)."""
+    return 1.0 / math.sqrt(config.hidden_size)
+
+
+def canonical_params(params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Validate names and fold a lone ``b_h`` into ``b_xh = b_h, b_hh = 0``."""
+    params = {k: np.asarray(v) for k, v in params.items()}
+    if "b_h" in params and "b_xh" not in params:
+        b_h = params.pop("b_h")
+        params.update(b_xh=b_h, b_hh=np.zeros_like(b_h))
+    missing = [n for n in PARAM_NAMES if n not in params]
+    if missing:
+        raise KeyError(f"rnn_windows params missing {missing}; expected {PARAM_NAMES}")
+    return {n: params[n] for n in PARAM_NAMES}
+
+
+# Golden tolerance for the per-epoch summed loss. Measured on this 2-core CPU (torch
+# 2.13.0, MXNet 1.9.1, 1 torch thread), relative difference from the seed-0 run:
+#                          noise: +1 ulp on every weight      signal: lr * 1.01
+#                          ep 0     ep 1     max ci / tut     ep 0    ep 1    max ci / tut
+#   torch                  2.5e-7   1.3e-6   0.82 / 2.6       1.0e-2  1.2e-2  0.90 / 2.2
+#   torch-last             6.6e-9   1.2e-6   3.8  / 7.7       1.5e-2  1.9e-2  1.05 / 38
+#   mxnet                  1.7e-6   7.5e-7   0.85 / 2.6       3.8e-3  2.3e-2  1.12 / 2.8
+#   mxnet-last             5.0e-6   1.1e-5   2.0  / 9.2       6.9e-3  7.2e-2  0.79 / 15
+# (ci = 20 epochs, tutorial = 100.) The run is chaotic: a 1-ulp nudge grows to 1e-2 by
+# epoch 2 (torch), 1e-1 by epoch 3 and O(1) by epoch 4, in every port, so over the full ci
+# or tutorial run the noise is as large as the lr signal and no tolerance can separate them.
+# Epochs 0 and 1 separate them by more than three decades, so only those are gated
+# (horizon=2): rtol 1e-4 is 8.8x the largest noise (1.1e-5, mxnet-last) and 38x below the
+# smallest signal (3.8e-3, mxnet epoch 0). Later epochs are recorded and reported, not gated.
+TOLERANCES = {"default": Tolerance(
+    rtol=1e-4, atol=0.0, horizon=2,
+    why="chaotic after epoch 1: 1-ulp noise <= 1.1e-5 and lr+1% signal >= 3.8e-3 on epochs "
+        "0-1 (measured, all four ports); later epochs reported, not gated")}
+
+# Cross-framework: MXNet port loaded with the torch port's seed-0 weights against the torch
+# port, relative difference per epoch (measured as above):
+#                 ep 0     ep 1     ep 2     ep 3     max ci (20) / tutorial (100)
+#   default       9.7e-5   1.7e-3   4.8e-3   5.6e-2   0.60 / 2.9
+#   last          1.2e-5   4.9e-5   2.7e-3   0.43     0.88 / 74
+# Single-window forward, loss and grads agree to <= 3e-8 absolute, so the difference is the
+# Adam formula (module docstring): an MXNet run with torch's Adam formula written out in
+# nd ops differs from torch by only 1.4e-7 / 1.4e-6 on epochs 0 / 1 (rounding level).
+# Beyond epoch 1 the run's chaos takes over as in the golden case, so the gate is epochs
+# 0-1 again: rtol 5e-3 is 3x the largest measured difference (1.7e-3).
+CROSS_FRAMEWORK = {"default": Tolerance(
+    rtol=5e-3, atol=0.0, horizon=2,
+    why="measured max 1.7e-3 on epochs 0-1 (MXNet's Adam eps/bias-correction formula), 3x "
+        "margin; chaotic afterwards, reported not gated")}
+
+SPEC = TutorialSpec(
+    name="rnn_windows",
+    source=SOURCE,
+    profiles=PROFILES,
+    metrics=("loss",),
+    tolerances=TOLERANCES,
+    default_seed=0,
+    cross_framework=CROSS_FRAMEWORK,
+)
