@@ -4,9 +4,24 @@
 PORTS = (
     ("elman_sine", "torch", "", "reference_impls.elman_sine.torch_port:ElmanSineTorch"),
     ("elman_sine", "mxnet", "", "reference_impls.elman_sine.mxnet_port:ElmanSineMXNet"),
+    ("char_rnn", "torch", "scratch", "reference_impls.char_rnn.torch_port:CharRnnTorchScratch"),
+    ("char_rnn", "torch", "concise", "reference_impls.char_rnn.torch_port:CharRnnTorchConcise"),
+    ("char_rnn", "mxnet", "scratch", "reference_impls.char_rnn.mxnet_port:CharRnnMXNetScratch"),
+    ("char_rnn", "mxnet", "concise", "reference_impls.char_rnn.mxnet_port:CharRnnMXNetConcise"),
+    ("sin_cos", "torch", "", "reference_impls.sin_cos.torch_port:SinCosTorch"),
+    ("sin_cos", "mxnet", "", "reference_impls.sin_cos.mxnet_port:SinCosMXNet"),
+    ("rnn_windows", "torch", "", "reference_impls.rnn_windows.torch_port:RnnWindowsTorch"),
+    ("rnn_windows", "mxnet", "", "reference_impls.rnn_windows.mxnet_port:RnnWindowsMXNet"),
+    ("rnn_windows", "torch", "last",
+     "reference_impls.rnn_windows.torch_port:RnnWindowsTorchLast"),
+    ("rnn_windows", "mxnet", "last",
+     "reference_impls.rnn_windows.mxnet_port:RnnWindowsMXNetLast"),
 )
 
 #: tutorial -> "module:attr" of its TutorialSpec.
 SPECS = {
     "elman_sine": "reference_impls.elman_sine.spec:SPEC",
+    "char_rnn": "reference_impls.char_rnn.spec:SPEC",
+    "sin_cos": "reference_impls.sin_cos.spec:SPEC",
+    "rnn_windows": "reference_impls.rnn_windows.spec:SPEC",
 }
