@@ -1,0 +1,89 @@
+"""``record --seeds`` and ``check --envelope`` on the noisy port: where the single-seed
+golden and the seed envelope agree, and where they disagree (noise vs regression)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.cli import main
+from harness.envelope import classify, epoch_ranges, read_envelope
+from harness.golden import GoldenStore
+from harness.runner import run_port
+from tests.envelope.noisy import SPEC, registry_of
+from tests.executor.workers import crash_registry
+
+
+def run(argv, root, cls="NoisyPort"):
+    return main([*argv, "--golden-dir", str(root)], registry_factory=lambda: registry_of(cls))
+
+
+@pytest.fixture
+def root(tmp_path):
+    """A golden and a 16-seed envelope of the unchanged noisy port."""
+    assert run(["record", "noisy/numpy"], tmp_path) == 0
+    assert run(["record", "noisy/numpy", "--seeds", "16", "--workers", "0"], tmp_path) == 0
+    return tmp_path
+
+
+def test_unchanged_port_is_inside_and_passes_its_golden(root, capsys):
+    assert run(["check", "noisy/numpy", "--envelope"], root) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "noisy/numpy" in line)
+    assert "inside" in row and "pass" in row and "16" in row
+
+
+def test_rounding_noise_fails_the_single_seed_golden_but_is_inside_the_envelope(root, capsys):
+    assert run(["check", "noisy/numpy"], root, "JitterPort") == 1
+    assert "first divergent epoch 0" in capsys.readouterr().err
+    assert run(["check", "noisy/numpy", "--envelope"], root, "JitterPort") == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "noisy/numpy" in line)
+    assert "inside" in row and "REGRESSION (epoch 0" in row
+
+
+def test_slower_training_leaves_the_envelope_at_the_epochs_it_names(root, capsys):
+    assert run(["check", "noisy/numpy", "--envelope"], root, "SlowerPort") == 1
+    expected = classify(run_port("noisy/numpy", "ci", registry=registry_of("SlowerPort")),
+                        read_envelope(GoldenStore(root), "noisy/numpy", "ci"), SPEC.tolerances)
+    outside = expected.outside_epochs
+    assert 0 not in outside and 9 in outside  # epoch 0 is unchanged by the rate
+    err = capsys.readouterr().err
+    assert f"leaves its 16-seed envelope at epoch(s) {epoch_ranges(outside)}" in err
+    assert (root / "noisy" / "numpy" / "ci" / "trajectory.obtained.csv").exists()
+
+
+def test_late_blow_up_past_the_golden_horizon_passes_it_but_leaves_the_envelope(root, capsys):
+    assert run(["check", "noisy/numpy"], root, "LateBlowUpPort") == 0
+    assert run(["check", "noisy/numpy", "--envelope"], root, "LateBlowUpPort") == 1
+    captured = capsys.readouterr()
+    assert "at epoch(s) 8-9" in captured.err
+    row = [line for line in captured.out.splitlines() if "noisy/numpy" in line][-1]
+    assert "REGRESSION" in row and "8-9" in row and "pass" in row
+
+
+def test_check_envelope_without_one_is_exit_2_with_the_record_command(tmp_path, capsys):
+    assert run(["check", "noisy/numpy", "--envelope"], tmp_path) == 2
+    assert "rnn-harness record noisy/numpy --profile ci --seeds 32" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["record", "noisy/numpy", "--seeds", "1"], "at least 2 seeds"),
+    (["record", "noisy/numpy", "--seeds", "4", "--seed", "3"], "exclude each other"),
+    (["check", "noisy/numpy", "--executor", "local"], "apply to sweeps"),
+    (["record", "noisy/numpy", "--seeds", "4", "--scheduler", "tcp://127.0.0.1:1"],
+     "only applies to --executor dask"),
+    (["record", "noisy/numpy", "--seeds", "4", "--executor", "dask", "--scheduler", "x:1"],
+     "not a scheduler address"),
+])
+def test_bad_sweep_arguments_exit_2_and_write_nothing(tmp_path, capsys, argv, needle):
+    assert run(argv, tmp_path) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Fix:" in err
+    assert not list(tmp_path.rglob("envelope.*"))
+
+
+def test_a_failed_seed_writes_no_envelope_and_names_the_seed(tmp_path, capsys):
+    argv = ["record", "fake/numpy", "--profile", "ci", "--seeds", "4", "--workers", "0",
+            "--golden-dir", str(tmp_path)]
+    assert main(argv, registry_factory=crash_registry) == 1
+    err = capsys.readouterr().err
+    assert "1 of 4 runs failed" in err and "seed 3" in err and "PortCrashError" in err
+    assert not list(tmp_path.rglob("envelope.*"))
