@@ -3,6 +3,15 @@
 from harness.calibrate import Calibration, calibrate
 from harness.checking import CheckResult, check_port, load_golden, record_port
 from harness.compare import Comparison, MetricComparison, compare_trajectories
+from harness.envelope import (
+    Envelope,
+    EnvelopeCheck,
+    EnvelopeVerdict,
+    check_envelope,
+    classify,
+    read_envelope,
+    record_envelope,
+)
 from harness.errors import (
     ConfigMismatchError,
     CorpusError,
@@ -20,6 +29,15 @@ from harness.errors import (
     UnknownProfileError,
     UsageError,
 )
+from harness.executor import (
+    DaskExecutor,
+    Executor,
+    Job,
+    JobFailure,
+    LocalExecutor,
+    SweepFailedError,
+    SweepResult,
+)
 from harness.golden import GoldenStore
 from harness.interface import EpochRecord, Port, Tolerance, Trajectory, TutorialSpec
 from harness.registry import PortEntry, Registry, default_registry
@@ -34,4 +52,8 @@ __all__ = [
     "SchemaVersionError", "Tolerance", "Trajectory", "TutorialSpec", "UnknownPortError",
     "UnknownProfileError", "UsageError", "calibrate", "check_port", "compare_trajectories",
     "default_registry", "load_golden", "record_port", "run_port", "seed_everything",
+    # seed envelopes and executors
+    "DaskExecutor", "Envelope", "EnvelopeCheck", "EnvelopeVerdict", "Executor", "Job",
+    "JobFailure", "LocalExecutor", "SweepFailedError", "SweepResult", "check_envelope",
+    "classify", "read_envelope", "record_envelope",
 ]

@@ -9,9 +9,17 @@ import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from harness.checking import check_port, record_port
@@ -20,6 +28,10 @@ from harness.golden import GoldenStore
 from harness.registry import FRAMEWORKS, Registry, default_registry, framework_available
 from harness.report import regression_message
 from harness.runner import ProgressFn
+
+if TYPE_CHECKING:
+    from harness.envelope import EnvelopeCheck
+    from harness.executor import Executor, Job, ResultFn
 
 # Wide enough for the tables when output goes to a file or CI log (rich assumes 80 there).
 _WIDTH = None if sys.stdout.isatty() else 160
@@ -41,12 +53,15 @@ def default_golden_dir() -> Path:
     return beside if beside.is_dir() else Path("golden")
 
 
+def progress_bar_columns() -> tuple[ProgressColumn, ...]:
+    return (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[last]}"), TimeElapsedColumn())
+
+
 @contextmanager
 def progress_bar(label: str) -> Iterator[ProgressFn]:
     """A transient rich progress bar on stderr, fed by the runner's per-epoch callback."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[last]}"), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
+    with Progress(*progress_bar_columns(), console=err, transient=True) as bar:
         task = bar.add_task(label, total=None, last="")
 
         def update(done: int, total: int, metrics: object) -> None:
@@ -94,6 +109,8 @@ def cmd_record(args: argparse.Namespace, registry: Registry) -> int:
     ports, skipped = _resolve_ports(registry, args.ports, args.all)
     for port_id in skipped:
         err.print(f"skipped {port_id}: its framework is not installed")
+    if args.seeds is not None:
+        return _record_envelopes(args, registry, store, ports)
     for port_id in ports:
         with progress_bar(f"record {port_id} ({args.profile})") as bar:
             traj = record_port(port_id, args.profile, store, seed=args.seed,
@@ -107,6 +124,8 @@ def cmd_record(args: argparse.Namespace, registry: Registry) -> int:
 def cmd_check(args: argparse.Namespace, registry: Registry) -> int:
     store = _store(args)
     ports, skipped = _resolve_ports(registry, args.ports, args.all)
+    if args.envelope or args.executor or args.scheduler:
+        return _check_envelopes(args, registry, store, ports, skipped)
     table = Table("port", "profile", "status", "epochs", "final", "max rel err",
                   "first divergent", "s/epoch", title=f"rnn-harness check ({args.profile})")
     worst = 0
@@ -143,6 +162,101 @@ def _check_one(port_id: str, args: argparse.Namespace, registry: Registry,
     return 0 if comp.passed else EXIT_REGRESSION
 
 
+def _executor(args: argparse.Namespace) -> Executor | None:
+    from harness.executor import make_executor
+
+    if args.executor is None and args.scheduler is None:
+        return None
+    return make_executor(args.executor or "local", scheduler=args.scheduler,
+                         workers=args.workers)
+
+
+@contextmanager
+def _sweep_progress(label: str) -> Iterator[ResultFn]:
+    """A progress bar over a sweep's jobs; each failed job is printed as it arrives."""
+    from harness.executor import JobFailure
+
+    with Progress(*progress_bar_columns(), console=err, transient=True) as bar:
+        task = bar.add_task(label, total=None, last="")
+
+        def update(job: Job, outcome: object) -> None:
+            if isinstance(outcome, JobFailure):
+                err.print(f"failed: {job.label}: {outcome.message}", markup=False)
+            bar.update(task, advance=1, last=job.label)
+
+        yield update
+
+
+def _record_envelopes(args: argparse.Namespace, registry: Registry, store: GoldenStore,
+                      ports: list[str]) -> int:
+    from harness.envelope import record_envelopes
+
+    if args.seed is not None:
+        raise UsageError("--seed and --seeds exclude each other.",
+                         context={"--seed": args.seed, "--seeds": args.seeds},
+                         fix="an envelope's seeds are the spec's seed and the N-1 after it: "
+                         "drop --seed.")
+    with _sweep_progress(f"record {args.seeds}-seed envelopes ({args.profile})") as bar:
+        done = record_envelopes(ports, args.profile, store, args.seeds, device=args.device,
+                                executor=_executor(args), registry=registry,
+                                batched=not args.no_batch, on_result=bar)
+    worst = 0
+    for port_id, env in done.items():
+        if isinstance(env, HarnessError):
+            err.print(str(env), markup=False)
+            worst = max(worst, env.exit_code)
+            continue
+        out.print(f"recorded {len(env.seeds)}-seed envelope of {port_id} ({args.profile}), "
+                  f"{env.meta['computation']} -> {store.path(port_id, args.profile)}")
+    return worst
+
+
+def _check_envelopes(args: argparse.Namespace, registry: Registry, store: GoldenStore,
+                     ports: list[str], skipped: list[str]) -> int:
+    from harness.envelope import EnvelopeCheck, check_envelopes
+
+    if not args.envelope:
+        raise UsageError("--executor and --scheduler apply to sweeps: `record --seeds N` "
+                         "and `check --envelope`.", context={"--executor": args.executor},
+                         fix="add --envelope, or drop --executor/--scheduler.")
+    table = Table("port", "profile", "envelope", "outside at epochs", "seeds",
+                  "single-seed golden", "final", title=f"rnn-harness check --envelope "
+                  f"({args.profile})")
+    with _sweep_progress(f"check --envelope ({args.profile})") as bar:
+        done = check_envelopes(ports, args.profile, store, device=args.device,
+                               executor=_executor(args), registry=registry, on_result=bar)
+    worst = 0
+    for port_id, res in done.items():
+        if not isinstance(res, EnvelopeCheck):
+            err.print(str(res), markup=False)
+            table.add_row(port_id, args.profile, "ERROR", "", "", "", "")
+            worst = max(worst, res.exit_code)
+            continue
+        worst = max(worst, _envelope_row(port_id, args.profile, res, store, table))
+    for port_id in skipped:
+        fw = registry.get(port_id).framework
+        table.add_row(port_id, args.profile, f"skipped (pip install 'rnn-harness[{fw}]')",
+                      "", "", "", "")
+    out.print(table)
+    return worst
+
+
+def _envelope_row(port_id: str, profile: str, res: EnvelopeCheck, store: GoldenStore,
+                  table: Table) -> int:
+    from harness.envelope import epoch_ranges, verdict_message
+
+    verdict, golden = res.verdict, res.golden
+    if not verdict.inside:
+        err.print(verdict_message(verdict, store.path(port_id, profile)), markup=False)
+    single = ("none recorded" if golden is None else "pass" if golden.passed else
+              f"REGRESSION (epoch {golden.first_divergent_epoch}, "
+              f"max rel err {golden.max_rel_error:.2g})")
+    final = ", ".join(f"{k} {v[-1]:.5g}" for k, v in res.obtained.metrics.items())
+    table.add_row(port_id, profile, "inside" if verdict.inside else "REGRESSION",
+                  epoch_ranges(verdict.outside_epochs), str(verdict.seeds), single, final)
+    return 0 if verdict.inside else EXIT_REGRESSION
+
+
 def cmd_calibrate(args: argparse.Namespace, registry: Registry) -> int:
     from harness.calibrate import calibrate
 
@@ -163,6 +277,46 @@ def cmd_calibrate(args: argparse.Namespace, registry: Registry) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace, registry: Registry) -> int:
+    from harness.report_build import collect_runs, load_runs, save_runs
+    from harness.report_render import report_files, require_report_extra
+
+    require_report_extra()
+    if args.from_runs:
+        if args.ports or args.all or args.save_runs:
+            raise UsageError("--from-runs builds from saved runs: name no ports, no --all "
+                             "and no --save-runs with it.",
+                             context={"--from-runs": args.from_runs},
+                             fix="e.g. `rnn-harness report --from-runs runs/ --out report/`.")
+        runs = load_runs(args.from_runs)
+    else:
+        ports, skipped = _resolve_ports(registry, args.ports, args.all or not args.ports)
+        for port_id in skipped:
+            err.print(f"skipped {port_id}: its framework is not installed")
+        runs = collect_runs(ports, args.profile, args.device or ["cpu"], registry=registry,
+                            golden=_store(args), progress=_logged_progress_bar)
+        runs.command = _report_command(args)
+        if args.save_runs:
+            out.print(f"runs saved -> {save_runs(runs, args.save_runs)}")
+    paths = report_files(runs, _store(args), args.out, registry)
+    out.print(f"report written -> {paths['report.html']} ({len(runs.runs)} runs, "
+              f"{len(runs.failures)} failed)")
+    return 0
+
+
+@contextmanager
+def _logged_progress_bar(label: str) -> Iterator[ProgressFn]:
+    with progress_bar(label) as bar:
+        yield bar
+    err.print(f"done {label}")
+
+
+def _report_command(args: argparse.Namespace) -> str:
+    devices = " ".join(f"--device {d}" for d in args.device or ["cpu"])
+    return (f"rnn-harness report {' '.join(args.ports) or '--all'} --profile {args.profile} "
+            f"{devices} --out {args.out}")
+
+
 def _store(args: argparse.Namespace) -> GoldenStore:
     return GoldenStore(args.golden_dir)
 
@@ -178,6 +332,18 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     p.add_argument("--golden-dir", type=Path, default=default_golden_dir(),
                    help="root of the golden store (default: $RNN_HARNESS_GOLDEN or ./golden)")
+
+
+def _add_sweep_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=("local", "dask"), default=None,
+                   help="where a sweep's runs train: local (a process pool here, the default "
+                   "for record --seeds) or dask (dask.distributed; extra: dask)")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="with --executor dask: an existing scheduler (default: start a "
+                   "LocalCluster on loopback)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes (default: one per core, at most one per run; "
+                   "0 with --executor local: train in this process)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -201,9 +367,18 @@ def build_parser() -> argparse.ArgumentParser:
                        "training completes. Commit the result with a message saying why the "
                        "numbers moved.",
                        epilog="examples:\n  rnn-harness record elman_sine/torch --profile ci\n"
-                       "  rnn-harness record --all --profile tutorial")
+                       "  rnn-harness record --all --profile tutorial\n"
+                       "  rnn-harness record elman_sine/torch --profile tutorial --seeds 32\n"
+                       "  rnn-harness record sin_cos/mxnet --seeds 8 --executor dask "
+                       "--scheduler tcp://10.0.0.5:8786")
     _add_run_options(p)
     p.add_argument("--seed", type=int, default=None, help="seed (default: the spec's)")
+    p.add_argument("--seeds", type=int, default=None, metavar="N",
+                   help="record a seed envelope instead: per-epoch mean, std, min and max over "
+                   "the spec's seed and the N-1 after it (envelope.csv/.json beside the golden)")
+    p.add_argument("--no-batch", action="store_true",
+                   help="with --seeds: one run per seed even where a seed-batched trainer exists")
+    _add_sweep_options(p)
     p.set_defaults(func=cmd_record)
     p = sub.add_parser("check", help="train and compare against goldens (the CI gate)",
                        formatter_class=fmt,
@@ -211,9 +386,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "its golden under the spec's tolerances. Never writes a golden; on a "
                        "regression the run is saved as *.obtained.* beside it.",
                        epilog="examples:\n  rnn-harness check --all --profile ci\n"
-                       "  rnn-harness check elman_sine/mxnet --profile tutorial\n\n"
+                       "  rnn-harness check elman_sine/mxnet --profile tutorial\n"
+                       "  rnn-harness check --all --envelope --executor dask\n\n"
                        + EXIT_CODES)
     _add_run_options(p)
+    p.add_argument("--envelope", action="store_true",
+                   help="classify each run against its seed envelope (recorded with record "
+                   "--seeds): inside (noise) or a regression, with the epochs it leaves it")
+    _add_sweep_options(p)
     p.set_defaults(func=cmd_check)
     p = sub.add_parser("calibrate", help="measure rounding noise vs a 1%% lr change",
                        formatter_class=fmt,
@@ -225,6 +405,25 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="example:\n  rnn-harness calibrate elman_sine/torch --profile ci")
     _add_run_options(p)
     p.set_defaults(func=cmd_calibrate)
+    p = sub.add_parser("report", help="train and write the cross-framework comparison report",
+                       formatter_class=fmt, conflict_handler="resolve",
+                       description="Train each port (default: every available one), compare it "
+                       "with its golden and the other framework's port trained from the same "
+                       "initial weights, and write report.md, a self-contained report.html and "
+                       "the CSVs into --out. Never writes a golden. Needs the report extra.",
+                       epilog="examples:\n  rnn-harness report --out report/\n"
+                       "  rnn-harness report --save-runs runs/ --out report/\n"
+                       "  rnn-harness report --from-runs runs/ --out report/")
+    _add_run_options(p)
+    p.add_argument("--device", action="append", help="cpu (default), cuda or cuda:N; "
+                   "repeat for one row per port and device")
+    p.add_argument("--out", type=Path, default=Path("report"),
+                   help="output folder (default: ./report)")
+    p.add_argument("--save-runs", type=Path, metavar="DIR",
+                   help="also save every run (CSV + JSON) into DIR, for --from-runs")
+    p.add_argument("--from-runs", type=Path, metavar="DIR",
+                   help="build the report from runs saved with --save-runs, without training")
+    p.set_defaults(func=cmd_report)
     return parser
 
 

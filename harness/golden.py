@@ -24,12 +24,24 @@ from harness.interface import Trajectory
 SCHEMA_VERSION = 1
 TRAJECTORY_FILE = "trajectory.csv"
 META_FILE = "meta.json"
+#: The seed envelope beside the single-seed golden (see harness/envelope.py).
+ENVELOPE_FILE = "envelope.csv"
+ENVELOPE_META_FILE = "envelope.json"
 REQUIRED_META = ("schema_version", "port", "profile", "config_hash", "metrics", "timing",
                  "num_epochs", "trajectory_sha256")
 
 
 def record_command(port_id: str, profile: str) -> str:
     return f"rnn-harness record {port_id} --profile {profile}"
+
+
+def record_envelope_command(port_id: str, profile: str, seeds: int = 32) -> str:
+    return f"rnn-harness record {port_id} --profile {profile} --seeds {seeds}"
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temp file and a rename (never half-written)."""
+    _atomic_write(path, text)
 
 
 def trajectory_to_csv(traj: Trajectory) -> str:
