@@ -43,7 +43,11 @@ class ElmanSineMXNet:
         return nd.dot(context, w2), context  # (1, 1), (1, H)
 
     def _zero_context(self) -> Any:
-        return nd.zeros((1, self.config.hidden_size), ctx=self.ctx)
+        return nd.zeros((1, self.config.hidden_size), ctx=self.ctx, dtype=self.w1.dtype)
+
+    @staticmethod
+    def _cut(context: Any) -> Any:
+        return context.detach()  # re-wrapped, as in the article: graph cut
 
     def train(self) -> Iterator[EpochRecord]:
         lr, steps = self.config.lr, self.x.shape[0]
@@ -58,7 +62,7 @@ class ElmanSineMXNet:
                 self.w1[:] = self.w1 - lr * self.w1.grad
                 self.w2[:] = self.w2 - lr * self.w2.grad
                 total_loss = total_loss + loss
-                context = context.detach()  # re-wrapped, as in the article
+                context = self._cut(context)  # re-wrapped, as in the article
             yield EpochRecord(metrics={"loss": float(total_loss.asscalar())}, items=steps)
 
     def outputs(self) -> dict[str, Any]:
@@ -92,12 +96,39 @@ class ElmanSineMXNet:
                 loss = ((pred - y[j:j + 1]) ** 2).sum() / 2
             loss.backward()
             total += float(loss.asscalar())
-            context = context.detach()
+            context = self._cut(context)
         return total, {**spec.split_w1(w1.grad.asnumpy()), "W_hq": w2.grad.asnumpy()}
 
     def get_params(self) -> Params:
         return {**spec.split_w1(self.w1.asnumpy()), "W_hq": self.w2.asnumpy()}
 
     def set_params(self, params: Mapping[str, np.ndarray]) -> None:
-        self.w1[:] = nd.array(spec.join_w1(dict(params)), ctx=self.ctx)
-        self.w2[:] = nd.array(np.asarray(params["W_hq"]), ctx=self.ctx)
+        dtype = self.w1.dtype  # nd.array would round a numpy source to float32
+        self.w1[:] = nd.array(spec.join_w1(dict(params)), ctx=self.ctx, dtype=dtype)
+        self.w2[:] = nd.array(np.asarray(params["W_hq"]), ctx=self.ctx, dtype=dtype)
+
+    # -- optional hooks of the invariant checks (harness/invariants_checks.py) ----------
+    def to_float64(self) -> None:
+        """Compute in float64 from now on (finite-difference gradient checks)."""
+        self.w1, self.w2 = self.w1.astype("float64"), self.w2.astype("float64")
+        self.w1.attach_grad()
+        self.w2.attach_grad()
+
+    def truncation_grads(self, first: Batch, second: Batch, cut: bool = True
+                         ) -> dict[str, np.ndarray]:
+        """d (summed loss on ``second``) / d (``first``'s h0), with the port's per-step cut
+        (``cut``) or with none at all."""
+        h0 = self._context_from(first).copy()
+        h0.attach_grad()
+        with autograd.record():
+            context, total = h0, nd.zeros((1,), ctx=self.ctx, dtype=self.w1.dtype)
+            for batch, scored in ((first, False), (second, True)):
+                x, y = (nd.array(np.asarray(batch[k]), ctx=self.ctx, dtype=self.w1.dtype)
+                        for k in ("x", "y"))
+                for j in range(x.shape[0]):
+                    pred, context = self._step(x[j:j + 1], context, self.w1, self.w2)
+                    if scored:
+                        total = total + ((pred - y[j:j + 1]) ** 2).sum() / 2
+                    context = self._cut(context) if cut else context
+        total.backward()
+        return {"h0": h0.grad.asnumpy()}

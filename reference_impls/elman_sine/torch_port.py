@@ -39,7 +39,14 @@ class ElmanSineTorch:
 
     def _zero_context(self, requires_grad: bool) -> torch.Tensor:
         shape = (1, self.config.hidden_size)
-        return torch.zeros(shape, device=self.device, requires_grad=requires_grad)
+        return torch.zeros(shape, device=self.device, dtype=self.w1.dtype,
+                           requires_grad=requires_grad)
+
+    @staticmethod
+    def _cut(context: torch.Tensor) -> torch.Tensor:
+        """The article's re-wrap after every step: the value carries on, the graph is cut."""
+        context = context.detach()  # Variable(context_state.data)
+        return context
 
     def train(self) -> Iterator[EpochRecord]:
         lr = self.config.lr
@@ -56,7 +63,7 @@ class ElmanSineTorch:
                     self.w2 -= lr * self.w2.grad
                 self.w1.grad.zero_()
                 self.w2.grad.zero_()
-                context = context.detach()  # Variable(context_state.data)
+                context = self._cut(context)
             yield EpochRecord(metrics={"loss": total_loss.item()}, items=self.x.size(0))
 
     def outputs(self) -> dict[str, Any]:
@@ -90,7 +97,7 @@ class ElmanSineTorch:
             loss = (context.mm(w2) - y[j:j + 1]).pow(2).sum() / 2
             loss.backward()
             total += loss.item()
-            context = context.detach()
+            context = self._cut(context)
         grads = spec.split_w1(w1.grad.cpu().numpy())
         return total, {**grads, "W_hq": w2.grad.cpu().numpy()}
 
@@ -102,3 +109,26 @@ class ElmanSineTorch:
         with torch.no_grad():
             self.w1.copy_(torch.from_numpy(spec.join_w1(dict(params))))
             self.w2.copy_(torch.from_numpy(np.asarray(params["W_hq"])))
+
+    # -- optional hooks of the invariant checks (harness/invariants_checks.py) ----------
+    def to_float64(self) -> None:
+        """Compute in float64 from now on (finite-difference gradient checks)."""
+        for name in ("w1", "w2"):
+            setattr(self, name, getattr(self, name).detach().double().requires_grad_(True))
+
+    def truncation_grads(self, first: Batch, second: Batch, cut: bool = True
+                         ) -> dict[str, np.ndarray]:
+        """d (summed loss on ``second``) / d (``first``'s h0), with the port's per-step cut
+        (``cut``) or with none at all."""
+        h0 = self._context_from(first).detach().requires_grad_(True)
+        context, total = h0, torch.zeros((), dtype=self.w1.dtype, device=self.device)
+        for batch, scored in ((first, False), (second, True)):
+            x, y = (torch.as_tensor(np.asarray(batch[k]), device=self.device,
+                                    dtype=self.w1.dtype) for k in ("x", "y"))
+            for j in range(x.size(0)):
+                pred, context = self._step(x[j:j + 1], context)
+                if scored:
+                    total = total + (pred - y[j:j + 1]).pow(2).sum() / 2
+                context = self._cut(context) if cut else context
+        grad, = torch.autograd.grad(total, h0, allow_unused=True)
+        return {"h0": np.zeros(h0.shape) if grad is None else grad.cpu().numpy()}

@@ -56,6 +56,12 @@ class RnnWindowsMXNet:
     port_id = "rnn_windows/mxnet"
     #: the article scores every time step's output against the window's one target
     last_step_only = False
+    #: float32 as in the article; ``to_float64`` (invariant checks only) switches it
+    dtype: type[np.floating[Any]] = np.float32
+
+    @staticmethod
+    def _cut(hidden: Any) -> Any:
+        return hidden.detach()  # carried to the next window, graph cut
 
     def build(self, config: spec.Config, seed: int, device: str) -> None:
         self.config = config
@@ -82,7 +88,8 @@ class RnnWindowsMXNet:
         return getattr(getattr(self.model, block), attr)
 
     def _zero_hidden(self, batch_size: int) -> Any:
-        return nd.zeros((1, batch_size, self.config.hidden_size), ctx=self.ctx)
+        return nd.zeros((1, batch_size, self.config.hidden_size), ctx=self.ctx,
+                        dtype=self.dtype)
 
     def _loss(self, output: Any, target: Any) -> Any:
         if self.last_step_only:
@@ -100,7 +107,7 @@ class RnnWindowsMXNet:
                     loss = self._loss(output, self.y[i])  # y[i] is (1,): broadcast
                 loss.backward()  # grad_req "write": fresh grads each step (= zero_grad)
                 self.trainer.step(1)  # rescale_grad = 1: the loss is already a mean
-                hidden = hidden.detach()  # carried to the next window, graph cut
+                hidden = self._cut(hidden)  # carried to the next window, graph cut
                 total_loss += float(loss.asscalar())
             yield EpochRecord(metrics={"loss": total_loss}, items=n)
 
@@ -113,7 +120,7 @@ class RnnWindowsMXNet:
         return {"predictions": predictions}
 
     def _as_nd(self, array: Any) -> Any:
-        return nd.array(np.asarray(array), ctx=self.ctx, dtype=np.float32)
+        return nd.array(np.asarray(array), ctx=self.ctx, dtype=self.dtype)
 
     def _hidden_from(self, batch: Batch, batch_size: int) -> Any:
         return self._as_nd(batch["h0"]) if "h0" in batch else self._zero_hidden(batch_size)
@@ -145,7 +152,28 @@ class RnnWindowsMXNet:
             value = params[name].T if _MX_NAMES[name][2] else params[name]
             param = self._param(name)
             param.set_data(nd.array(np.ascontiguousarray(value), ctx=self.ctx,
-                                    dtype=np.float32).reshape(param.shape))
+                                    dtype=self.dtype).reshape(param.shape))
+
+    # -- optional hooks of the invariant checks (harness/invariants_checks.py) ----------
+    def to_float64(self) -> None:
+        """Compute in float64 from now on (finite-difference gradient checks)."""
+        self.dtype = np.float64
+        self.model.cast("float64")
+
+    def truncation_grads(self, first: Batch, second: Batch, cut: bool = True
+                         ) -> dict[str, np.ndarray]:
+        """d (loss on ``second``) / d (``first``'s h0), the hidden state carried from
+        ``first`` with the training loop's cut (``_cut``) or without it."""
+        h0 = self._as_nd(first["h0"])
+        h0.attach_grad()
+        with autograd.record():
+            _, hidden = self.model(self._as_nd(first["x"]), h0)
+        hidden = self._cut(hidden) if cut else hidden
+        with autograd.record():
+            output, _ = self.model(self._as_nd(second["x"]), hidden)
+            loss = self._loss(output, self._as_nd(second["y"]).reshape((-1,)))
+        loss.backward()
+        return {"h0": h0.grad.asnumpy()}
 
 
 class RnnWindowsMXNetLast(RnnWindowsMXNet):

@@ -59,6 +59,12 @@ class RnnWindowsTorch:
     port_id = "rnn_windows/torch"
     #: the article scores every time step's output against the window's one target
     last_step_only = False
+    #: float32 as in the article; ``to_float64`` (invariant checks only) switches it
+    dtype = torch.float32
+
+    @staticmethod
+    def _cut(hidden: torch.Tensor) -> torch.Tensor:
+        return hidden.detach()  # carried to the next window, graph cut
 
     def build(self, config: spec.Config, seed: int, device: str) -> None:
         self.config = config
@@ -88,7 +94,7 @@ class RnnWindowsTorch:
             for i in range(n):
                 self.optimizer.zero_grad()
                 output, hidden = self.model(self.x[i:i + 1], hidden)  # (T, 1), (1, 1, H)
-                hidden = hidden.detach()  # carried to the next window, graph cut
+                hidden = self._cut(hidden)  # carried to the next window, graph cut
                 loss = self._loss(output, self.y[i])  # y[i] is (1,): broadcast (quirk 1)
                 loss.backward()
                 self.optimizer.step()
@@ -105,7 +111,7 @@ class RnnWindowsTorch:
         return {"predictions": predictions}
 
     def _as_tensor(self, array: Any) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(array), device=self.device, dtype=torch.float32)
+        return torch.as_tensor(np.asarray(array), device=self.device, dtype=self.dtype)
 
     def _hidden_from(self, batch: Batch) -> torch.Tensor | None:
         return self._as_tensor(batch["h0"]) if "h0" in batch else None
@@ -139,6 +145,24 @@ class RnnWindowsTorch:
                 value = params[name].T if transposed else params[name]
                 target = self.model.get_parameter(path)
                 target.copy_(torch.from_numpy(np.ascontiguousarray(value)).reshape(target.shape))
+
+    # -- optional hooks of the invariant checks (harness/invariants_checks.py) ----------
+    def to_float64(self) -> None:
+        """Compute in float64 from now on (finite-difference gradient checks)."""
+        self.dtype = torch.float64
+        self.model.double()
+
+    def truncation_grads(self, first: Batch, second: Batch, cut: bool = True
+                         ) -> dict[str, np.ndarray]:
+        """d (loss on ``second``) / d (``first``'s h0), the hidden state carried from
+        ``first`` with the training loop's cut (``_cut``) or without it."""
+        h0 = self._as_tensor(first["h0"]).requires_grad_(True)
+        _, hidden = self.model(self._as_tensor(first["x"]), h0)
+        hidden = self._cut(hidden) if cut else hidden
+        output, _ = self.model(self._as_tensor(second["x"]), hidden)
+        loss = self._loss(output, self._as_tensor(second["y"]).reshape(-1))
+        grad, = torch.autograd.grad(loss, h0, allow_unused=True)
+        return {"h0": np.zeros(h0.shape) if grad is None else grad.cpu().numpy()}
 
 
 class RnnWindowsTorchLast(RnnWindowsTorch):

@@ -47,6 +47,12 @@ class _Regressor(gluon.Block):
 
 class SinCosMXNet:
     port_id = "sin_cos/mxnet"
+    #: float32 as in the article; ``to_float64`` (invariant checks only) switches it
+    dtype: type[np.floating[Any]] = np.float32
+
+    @staticmethod
+    def _cut(h_state: Any) -> Any:
+        return h_state.detach()  # carried to the next step, graph cut
 
     def build(self, config: spec.Config, seed: int, device: str) -> None:
         self.config = config
@@ -63,11 +69,11 @@ class SinCosMXNet:
         self.last: dict[str, Any] = {}
 
     def _array(self, array: np.ndarray) -> Any:
-        return nd.array(np.asarray(array), ctx=self.ctx, dtype=np.float32)
+        return nd.array(np.asarray(array), ctx=self.ctx, dtype=self.dtype)
 
     def _zero_state(self, batch_size: int) -> Any:
         return nd.zeros((self.config.num_layers, batch_size, self.config.hidden_size),
-                        ctx=self.ctx)
+                        ctx=self.ctx, dtype=self.dtype)
 
     def train(self) -> Iterator[EpochRecord]:
         h_state = self._zero_state(1)  # the article's h_state = None
@@ -76,7 +82,7 @@ class SinCosMXNet:
             with autograd.record():
                 prediction, h_state = self.model(x, h_state)
                 loss = ((prediction - y) ** 2).mean()  # MSELoss: mean over all elements
-            h_state = h_state.detach()  # carried to the next step, graph cut
+            h_state = self._cut(h_state)  # carried to the next step, graph cut
             loss.backward()  # grad_req "write": overwrites, as zero_grad + backward
             self.trainer.step(1)  # the loss is already a mean: no further rescaling
             self.last = {"t": window["t"], "y": window["y"], "prediction": prediction}
@@ -127,11 +133,34 @@ class SinCosMXNet:
         return _canonical({name: p.data(self.ctx) for name, p in self._named().items()})
 
     def set_params(self, params: Mapping[str, np.ndarray]) -> None:
-        checked = spec.checked_params(self.config, params, self.port_id)
+        checked = spec.checked_params(self.config, params, self.port_id, self.dtype)
         named = self._named()
         for canon, mx_name in _NAMES.items():
             value = checked[canon].T if checked[canon].ndim == 2 else checked[canon]
-            named[mx_name].set_data(nd.array(np.ascontiguousarray(value), ctx=self.ctx))
+            named[mx_name].set_data(nd.array(np.ascontiguousarray(value), ctx=self.ctx,
+                                             dtype=value.dtype))
+
+    # -- optional hooks of the invariant checks (harness/invariants_checks.py) ----------
+    def to_float64(self) -> None:
+        """Compute in float64 from now on (finite-difference gradient checks)."""
+        self.dtype = np.float64
+        self.model.cast("float64")
+
+    def truncation_grads(self, first: Batch, second: Batch, cut: bool = True
+                         ) -> dict[str, np.ndarray]:
+        """d (loss on ``second``) / d (``first``'s h0), the state carried from ``first``
+        with the training loop's cut (``_cut``, between two recordings) or without it."""
+        x1, h0 = self._inputs(first)
+        h0.attach_grad()
+        with autograd.record():
+            _, h_state = self.model(x1, h0)
+        h_state = self._cut(h_state) if cut else h_state
+        x2, _ = self._inputs(second)
+        with autograd.record():
+            prediction, _ = self.model(x2, h_state)
+            loss = ((prediction - self._array(second["y"])) ** 2).mean()
+        loss.backward()
+        return {"h0": h0.grad.asnumpy()}
 
 
 #: canonical name -> gluon parameter name; 2-D weights are stored transposed in gluon.

@@ -36,6 +36,16 @@ class _Regressor(nn.Module):
 
 class SinCosTorch:
     port_id = "sin_cos/torch"
+    #: float32 as in the article; ``to_float64`` (invariant checks only) switches it
+    dtype = torch.float32
+
+    @property
+    def np_dtype(self) -> type[np.floating[Any]]:
+        return np.float64 if self.dtype == torch.float64 else np.float32
+
+    @staticmethod
+    def _cut(h_state: torch.Tensor) -> torch.Tensor:
+        return h_state.data  # the article's h_state.data: carried on, graph cut
 
     def build(self, config: spec.Config, seed: int, device: str) -> None:
         self.config = config
@@ -58,7 +68,7 @@ class SinCosTorch:
         for window in self.data:
             x, y = self._tensor(window["x"]), self._tensor(window["y"])  # (1, T, 1)
             prediction, h_state = self.model(x, h_state)
-            h_state = h_state.data  # carried to the next step, graph cut
+            h_state = self._cut(h_state)  # carried to the next step, graph cut
             loss = self.loss_func(prediction, y)
             self.optimizer.zero_grad()
             loss.backward()
@@ -77,9 +87,9 @@ class SinCosTorch:
         }
 
     def _inputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
-        x = self._tensor(np.asarray(batch["x"], dtype=np.float32))
+        x = self._tensor(np.asarray(batch["x"], dtype=self.np_dtype))
         h0 = batch.get("h0")
-        return x, None if h0 is None else self._tensor(np.asarray(h0, dtype=np.float32))
+        return x, None if h0 is None else self._tensor(np.asarray(h0, dtype=self.np_dtype))
 
     def forward(self, batch: Batch) -> dict[str, np.ndarray]:
         x, h0 = self._inputs(batch)
@@ -90,7 +100,7 @@ class SinCosTorch:
     def loss_and_grads(self, batch: Batch) -> tuple[float, Params]:
         """The article's MSE loss on ``batch`` and its gradients; .grad is left untouched."""
         x, h0 = self._inputs(batch)
-        y = self._tensor(np.asarray(batch["y"], dtype=np.float32))
+        y = self._tensor(np.asarray(batch["y"], dtype=self.np_dtype))
         prediction, _ = self.model(x, h0)
         loss = self.loss_func(prediction, y)
         named = dict(self.model.named_parameters())
@@ -101,12 +111,38 @@ class SinCosTorch:
         return _canonical(dict(self.model.named_parameters()))
 
     def set_params(self, params: Mapping[str, np.ndarray]) -> None:
-        checked = spec.checked_params(self.config, params, self.port_id)
+        checked = spec.checked_params(self.config, params, self.port_id, self.np_dtype)
         named = dict(self.model.named_parameters())
         with torch.no_grad():
             for canon, torch_name in _NAMES.items():
                 value = checked[canon].T if checked[canon].ndim == 2 else checked[canon]
                 named[torch_name].copy_(torch.from_numpy(np.ascontiguousarray(value)))
+
+    # -- optional hooks of the invariant checks (harness/invariants_checks.py) ----------
+    def to_float64(self) -> None:
+        """Compute in float64 from now on (finite-difference gradient checks)."""
+        self.dtype = torch.float64
+        self.model.double()
+
+    def truncation_grads(self, first: Batch, second: Batch, cut: bool = True
+                         ) -> dict[str, np.ndarray]:
+        """d (loss on ``second``) / d (``first``'s h0), the state carried from ``first``
+        with the training loop's cut (``_cut``) or without it."""
+        x1, h0 = self._inputs(first)
+        h0 = _required(h0)
+        _, h_state = self.model(x1, h0)
+        x2, _ = self._inputs(second)
+        y2 = self._tensor(np.asarray(second["y"], dtype=self.np_dtype))
+        prediction, _ = self.model(x2, self._cut(h_state) if cut else h_state)
+        loss = self.loss_func(prediction, y2)
+        grad, = torch.autograd.grad(loss, h0, allow_unused=True)
+        return {"h0": np.zeros(h0.shape) if grad is None else grad.cpu().numpy()}
+
+
+def _required(h0: torch.Tensor | None) -> torch.Tensor:
+    if h0 is None:
+        raise ValueError("truncation_grads needs an initial state 'h0' in the first batch")
+    return h0.requires_grad_(True)
 
 
 #: canonical name -> torch parameter name; 2-D weights are stored transposed in torch.
