@@ -83,7 +83,7 @@ at those epochs as well (greedy, so it changes nothing).
 
 Invariants (issue 4; ``PROBE`` below, checks in harness/invariants_checks.py, tests in
 tests/invariants/). The vocabulary (28) comes from the corpus and is not drawn. Measured on
-a 2-core Intel Xeon VM, torch 2.13.0+cpu, mxnet 1.9.1, numpy 1.23.5:
+a 2-core AMD EPYC VM, torch 2.13.0+cpu, mxnet 1.9.1, numpy 1.23.5:
   * cross-framework (same random weights, concise MXNet with tanh, drawn B 1-4, T 1-5,
     H 1-6, 40 examples per variant): max abs 2.9e-6 (scratch) / 2.6e-6 (concise); at atol
     1e-6 the largest rtol needed is 5.6e-7 (scratch loss) -> rtol 1e-5, atol 1e-6.

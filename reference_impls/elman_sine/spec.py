@@ -25,7 +25,7 @@ row(s) ``W_xh`` (1, hidden) and context rows ``W_hh`` (hidden, hidden). ``W_hq``
 There are no biases.
 
 Invariants (issue 4; ``PROBE`` below, checks in harness/invariants_checks.py, tests in
-tests/invariants/). Measured on a 2-core Intel Xeon VM, torch 2.13.0+cpu, mxnet 1.9.1, numpy 1.23.5:
+tests/invariants/). Measured on a 2-core AMD EPYC VM, torch 2.13.0+cpu, mxnet 1.9.1, numpy 1.23.5:
   * cross-framework (torch vs MXNet, same random weights, drawn H 1-6, T 1-6, 40 examples):
     forward outputs, loss and gradients differ by at most 4.8e-7 absolute -> rtol 1e-5,
     atol 1e-6.
@@ -99,7 +99,7 @@ def join_w1(params: dict[str, np.ndarray]) -> np.ndarray:
 
 
 # Golden tolerance for the per-epoch summed loss. Measured with `rnn-harness calibrate`
-# (Intel Xeon 2-core VM, torch 2.13.0, mxnet 1.9.1, numpy 1.23.5), max relative difference:
+# (AMD EPYC 2-core VM, torch 2.13.0, mxnet 1.9.1, numpy 1.23.5), max relative difference:
 #                      1-ulp weight nudge (noise)   lr x 1.01 (signal)
 #   torch  ci/tutorial        1.2e-6 / 3.1e-5          1.3e-2 / 7.2e-2
 #   mxnet  ci/tutorial        1.2e-6 / 2.4e-5          7.3e-3 / 1.5e-2
