@@ -195,11 +195,7 @@ class DaskExecutor:
     def __init__(self, scheduler: str | None = None, *, n_workers: int | None = None,
                  processes: bool = True, allowed_failures: int = 0,
                  env: Mapping[str, str] | None = None) -> None:
-        if scheduler is not None and not scheduler.startswith(("tcp://", "tls://", "inproc://")):
-            raise UsageError(f"--scheduler {scheduler!r} is not a scheduler address.",
-                             context={"argument": "--scheduler", "value": scheduler},
-                             fix="pass --scheduler tcp://HOST:PORT (what `dask scheduler` "
-                             "prints), or leave it out to start a LocalCluster.")
+        check_scheduler(scheduler)
         self.scheduler = scheduler
         self.n_workers = n_workers
         self.processes = processes
@@ -298,6 +294,15 @@ def sweep_error(failures: Sequence[JobFailure], total: int, consequence: str
         tutorial=job.port_id.split("/")[0], port=job.port_id, profile=job.profile)
 
 
+def check_scheduler(scheduler: str | None) -> None:
+    """A usage error unless ``scheduler`` is None or looks like a Dask scheduler address."""
+    if scheduler is not None and not scheduler.startswith(("tcp://", "tls://", "inproc://")):
+        raise UsageError(f"--scheduler {scheduler!r} is not a scheduler address.",
+                         context={"argument": "--scheduler", "value": scheduler},
+                         fix="pass --scheduler tcp://HOST:PORT (what `dask scheduler` "
+                         "prints), or leave it out to start a LocalCluster.")
+
+
 def make_executor(name: str, *, scheduler: str | None = None,
                   workers: int | None = None) -> Executor:
     """The executor a CLI flag names: ``local`` (default) or ``dask``."""
@@ -308,6 +313,7 @@ def make_executor(name: str, *, scheduler: str | None = None,
                              fix="add --executor dask, or drop --scheduler.")
         return LocalExecutor(workers)
     if name == "dask":
+        check_scheduler(scheduler)  # the argument's own error first, installed or not
         if not _importable("distributed"):
             raise UsageError("--executor dask needs dask.distributed, which is not installed.",
                              context={"--executor": name},

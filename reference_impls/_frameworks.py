@@ -42,3 +42,10 @@ def mxnet_context(device: str) -> Any:
     if index >= count:
         raise _no_cuda(device, "mxnet", f"mxnet.context.num_gpus() is {count}")
     return mx.gpu(index)
+
+
+def filled_grad(tensor: Any) -> Any:
+    """``tensor.grad`` after ``backward()``; ``None`` there is a bug in the training loop."""
+    if tensor.grad is None:
+        raise RuntimeError("backward() did not reach this parameter: its .grad is None")
+    return tensor.grad

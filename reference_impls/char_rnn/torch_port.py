@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from harness.errors import UsageError
 from harness.interface import Batch, EpochRecord, Params
-from reference_impls._frameworks import torch_device
+from reference_impls._frameworks import filled_grad, torch_device
 from reference_impls.char_rnn import spec
 
 State = tuple[torch.Tensor, ...]
@@ -254,8 +254,8 @@ class CharRnnTorchScratch(_CharRnnTorch):
         # d2l.sgd(params, lr, batch_size=1): the loss is already a mean
         with torch.no_grad():
             for param in self.params:
-                param -= self.config.lr * param.grad / 1  # type: ignore[operator]
-                param.grad.zero_()  # type: ignore[union-attr]
+                param -= self.config.lr * filled_grad(param) / 1
+                filled_grad(param).zero_()
 
     def _state_from_h(self, h: torch.Tensor) -> State:
         return (h,)

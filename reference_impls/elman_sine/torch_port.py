@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from harness.interface import Batch, EpochRecord, Params
-from reference_impls._frameworks import torch_device
+from reference_impls._frameworks import filled_grad, torch_device
 from reference_impls.elman_sine import spec
 
 
@@ -59,10 +59,10 @@ class ElmanSineTorch:
                 total_loss = total_loss + loss.detach()  # float32 running sum, as printed
                 loss.backward()
                 with torch.no_grad():
-                    self.w1 -= lr * self.w1.grad
-                    self.w2 -= lr * self.w2.grad
-                self.w1.grad.zero_()
-                self.w2.grad.zero_()
+                    self.w1 -= lr * filled_grad(self.w1)
+                    self.w2 -= lr * filled_grad(self.w2)
+                filled_grad(self.w1).zero_()
+                filled_grad(self.w2).zero_()
                 context = self._cut(context)
             yield EpochRecord(metrics={"loss": total_loss.item()}, items=self.x.size(0))
 
@@ -98,8 +98,8 @@ class ElmanSineTorch:
             loss.backward()
             total += loss.item()
             context = self._cut(context)
-        grads = spec.split_w1(w1.grad.cpu().numpy())
-        return total, {**grads, "W_hq": w2.grad.cpu().numpy()}
+        grads = spec.split_w1(filled_grad(w1).cpu().numpy())
+        return total, {**grads, "W_hq": filled_grad(w2).cpu().numpy()}
 
     def get_params(self) -> Params:
         w1 = self.w1.detach().cpu().numpy().copy()
