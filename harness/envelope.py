@@ -286,10 +286,10 @@ def verdict_message(verdict: EnvelopeVerdict, path: object, rows: int = 20) -> s
 
 def find_seed_batched(registry: Registry, port_id: str) -> SeedBatchedFn | None:
     """A seed-batched trainer for ``port_id``, if its package has one: the module
-    ``<package>.<framework>_batched`` beside the port, with ``SEED_BATCHED[port_id]``."""
+    ``<package>.<framework>_batched_port`` beside the port, with ``SEED_BATCHED[port_id]``."""
     entry = registry.get(port_id)
     package = entry.target.partition(":")[0].rpartition(".")[0]
-    name = f"{package}.{entry.framework}_batched"
+    name = f"{package}.{entry.framework}_batched_port"
     try:
         if not package or importlib.util.find_spec(name) is None:
             return None

@@ -17,7 +17,7 @@ torch = pytest.importorskip(
     "torch", reason="install the torch extra: pip install 'rnn-harness[torch]'")
 
 from reference_impls.elman_sine.spec import SPEC  # noqa: E402
-from reference_impls.elman_sine.torch_batched import train_seeds  # noqa: E402
+from reference_impls.elman_sine.torch_batched_port import train_seeds  # noqa: E402
 
 
 def bmm_rounds_like_mm() -> bool:
