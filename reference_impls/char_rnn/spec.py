@@ -107,8 +107,11 @@ a 2-core AMD EPYC VM, torch 2.13.0+cpu, mxnet 1.9.1, numpy 1.23.5:
     (MXNET_CPU_WORKER_NTHREADS); but both at 2 together made the scratch port >100x slower
     (one epoch unfinished after 15 min instead of 1 s: OpenMP threads oversubscribing the
     2 cores), so set one or the other. This CPU has 2 cores; more were not measured.
-  * devices: no GPU was lent, so the CUDA tolerance (rtol 1e-4, atol 1e-6) is a
-    placeholder; the CUDA cases skip with a reason here.
+  * devices (measured on a lent H100, torch 2.11.0+cu130, TF32 off, against that machine's
+    CPU; benchmarks/measure_devices.py):
+    rtol 1e-4, atol 1e-2; one step on randomised weights needs atol 9.6e-5
+    (scratch) / 3.3e-3 (concise, cuDNN); ci run 3.0e-7 / 2.9e-6 rel.
+    On machines without CUDA these cases skip with a reason.
 """
 
 from __future__ import annotations
@@ -360,8 +363,13 @@ PROBE = Probe(
                               "max "
                               "abs 2.9e-6, rtol needed at atol 1e-6: 5.6e-7 (scratch loss) / "
                               "4.7e-7 (concise); 18x margin"),
-    device_tolerance=Tolerance(rtol=1e-4, atol=1e-6,
-                               why="not measured yet: no GPU was lent (issue 4)"),
+    device_tolerance=Tolerance(rtol=1e-4, atol=1e-2,
+        why=(
+        "measured one step on randomised weights: atol needed at rtol "
+        "1e-4 is 9.6e-5 (scratch) / 3.3e-3 (concise, cuDNN); ~3x "
+        "margin; ci trajectory 3.0e-7 (scratch) / 2.9e-6 (concise) "
+        "rel; H100 vs the lent machine's Xeon CPU, torch "
+        "2.11.0+cu130, TF32 off (benchmarks/measure_devices.py)")),
     short_sizes={"batch": 32, "steps": 35, "hidden": 16},
     short_epochs=2,
     equivalences=(_variants("torch"), _variants("mxnet")),

@@ -103,8 +103,11 @@ tests/invariants/). Measured on a 2-core AMD EPYC VM, torch 2.13.0+cpu, mxnet 1.
     previous window's state (both frameworks, both variants).
   * threads: the short run (2 epochs of 95 windows) is bitwise identical with 1 and 2
     threads in both frameworks; this CPU has 2 cores.
-  * devices: no GPU was lent, so the CUDA tolerance (rtol 1e-4, atol 1e-6) is a
-    placeholder; the CUDA cases skip with a reason here.
+  * devices (measured on a lent H100, torch 2.11.0+cu130, TF32 off, against that machine's
+    CPU; benchmarks/measure_devices.py):
+    rtol 1e-4, atol 6e-5; one step needs atol 2.0e-5 (last); the ci run is chaotic on
+    CUDA as on CPUs (8.5 rel by epoch 19), the 2-epoch short run agrees.
+    On machines without CUDA these cases skip with a reason.
 """
 
 from __future__ import annotations
@@ -238,8 +241,13 @@ PROBE = Probe(
                               why="measured over 40 drawn examples per pair: max abs 4.8e-7 "
                               "(default), 2.6e-6 (last: needs rtol 1.6e-6 at atol 1e-6, grad "
                               "b_xh); rtol 1e-5 = 6x margin"),
-    device_tolerance=Tolerance(rtol=1e-4, atol=1e-6,
-                               why="not measured yet: no GPU was lent (issue 4)"),
+    device_tolerance=Tolerance(rtol=1e-4, atol=6e-5,
+        why=(
+        "measured one step: atol needed at rtol 1e-4 is 8.2e-6 "
+        "(default) / 2.0e-5 (last), max abs 3.0e-5; ~3x margin; ci "
+        "trajectory chaotic (8.5 rel by epoch 19), short run passes; "
+        "H100 vs the lent machine's Xeon CPU, torch 2.11.0+cu130, "
+        "TF32 off (benchmarks/measure_devices.py)")),
     short_sizes={"batch": 1, "steps": 5, "inputs": 1, "hidden": 10},
     short_epochs=2,
 )

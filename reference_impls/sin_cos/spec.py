@@ -90,8 +90,10 @@ tests/invariants/). Measured on a 2-core AMD EPYC VM, torch 2.13.0+cpu, mxnet 1.
     exactly zero gradient on the previous step's state.
   * threads: the short run (10 steps, H 32) is bitwise identical with 1 and 2 threads in
     both frameworks; this CPU has 2 cores.
-  * devices: no GPU was lent, so the CUDA tolerance (rtol 1e-4, atol 1e-6) is a
-    placeholder; the CUDA cases skip with a reason here.
+  * devices (measured on a lent H100, torch 2.11.0+cu130, TF32 off, against that machine's
+    CPU; benchmarks/measure_devices.py):
+    rtol 1e-4, atol 6e-4; cuDNN RNN gradients need atol 1.9e-4; ci run 1.0e-4 rel.
+    On machines without CUDA these cases skip with a reason.
 """
 
 from __future__ import annotations
@@ -219,8 +221,12 @@ PROBE = Probe(
                               why="measured over 40 drawn examples (B 1-4, T 1-8, I 1-3, H 1-8): "
                               "max "
                               "abs 4.8e-7, within atol 1e-6 everywhere; 2x margin on abs"),
-    device_tolerance=Tolerance(rtol=1e-4, atol=1e-6,
-                               why="not measured yet: no GPU was lent (issue 4)"),
+    device_tolerance=Tolerance(rtol=1e-4, atol=6e-4,
+        why=(
+        "measured one step: atol needed at rtol 1e-4 is 1.9e-4 (max "
+        "abs 2.6e-4, cuDNN RNN gradients); ~3x margin; ci trajectory "
+        "1.0e-4 rel; H100 vs the lent machine's Xeon CPU, torch "
+        "2.11.0+cu130, TF32 off (benchmarks/measure_devices.py)")),
     short_sizes={"batch": 1, "steps": 10, "inputs": 1, "hidden": 32},
     short_epochs=10,
 )
