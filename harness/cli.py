@@ -370,7 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "  rnn-harness record --all --profile tutorial\n"
                        "  rnn-harness record elman_sine/torch --profile tutorial --seeds 32\n"
                        "  rnn-harness record sin_cos/mxnet --seeds 8 --executor dask "
-                       "--scheduler tcp://10.0.0.5:8786")
+                       "--scheduler tcp://127.0.0.1:8786")
     _add_run_options(p)
     p.add_argument("--seed", type=int, default=None, help="seed (default: the spec's)")
     p.add_argument("--seeds", type=int, default=None, metavar="N",

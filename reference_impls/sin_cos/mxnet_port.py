@@ -90,14 +90,10 @@ class SinCosMXNet:
                               items=self.config.time_step)
 
     def outputs(self) -> dict[str, Any]:
-        """The last step's plot: its t, the cos target and the prediction made before its update."""
+        """The last step's plot (see spec.last_step_outputs)."""
         if not self.last:
             return {}
-        return {
-            "t": self.last["t"].tolist(),
-            "target": self.last["y"].ravel().tolist(),
-            "prediction": self.last["prediction"].asnumpy().ravel().tolist(),
-        }
+        return spec.last_step_outputs(self.last, self.last["prediction"].asnumpy())
 
     def _inputs(self, batch: Batch) -> tuple[Any, Any]:
         x = self._array(batch["x"])

@@ -150,6 +150,16 @@ def make_data(config: Config) -> list[dict[str, np.ndarray]]:
     return [make_step(config, k) for k in range(config.epochs)]
 
 
+def last_step_outputs(window: Mapping[str, np.ndarray] | None,
+                      prediction: np.ndarray | None) -> dict[str, list[float]]:
+    """What the article plots after its last step: t, the cos target, and the prediction
+    made before that step's update (empty before any step ran)."""
+    if window is None or prediction is None:
+        return {}
+    return {"t": window["t"].tolist(), "target": window["y"].ravel().tolist(),
+            "prediction": np.asarray(prediction).ravel().tolist()}
+
+
 def param_shapes(config: Config) -> dict[str, tuple[int, ...]]:
     """Canonical parameter shapes (``x @ W`` convention)."""
     i, h = config.input_size, config.hidden_size

@@ -77,14 +77,10 @@ class SinCosTorch:
             yield EpochRecord(metrics={"loss": loss.item()}, items=self.config.time_step)
 
     def outputs(self) -> dict[str, Any]:
-        """The last step's plot: its t, the cos target and the prediction made before its update."""
+        """The last step's plot (see spec.last_step_outputs)."""
         if not self.last:
             return {}
-        return {
-            "t": self.last["t"].tolist(),
-            "target": self.last["y"].ravel().tolist(),
-            "prediction": self.last["prediction"].cpu().numpy().ravel().tolist(),
-        }
+        return spec.last_step_outputs(self.last, self.last["prediction"].cpu().numpy())
 
     def _inputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
         x = self._tensor(np.asarray(batch["x"], dtype=self.np_dtype))
