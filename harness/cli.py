@@ -22,10 +22,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from harness.backends import FRAMEWORKS, framework_available
 from harness.checking import check_port, record_port
 from harness.errors import EXIT_REGRESSION, DivergenceError, HarnessError, UsageError
 from harness.golden import GoldenStore
-from harness.registry import FRAMEWORKS, Registry, default_registry, framework_available
+from harness.registry import Registry, default_registry
 from harness.report import regression_message
 from harness.runner import ProgressFn
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.interface import Tolerance, Trajectory
+from harness.interface import Tolerance, Trajectory, relative_error, tolerance_for, within
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class MetricComparison:
     @property
     def gated_epochs(self) -> int:
         n = min(len(self.obtained), len(self.expected))
-        return n if self.tolerance.horizon is None else min(n, self.tolerance.horizon)
+        return self.tolerance.gated(n)
 
 
 @dataclass(frozen=True)
@@ -61,30 +61,12 @@ class Comparison:
         return max((m.max_rel_error for m in self.metrics), default=0.0)
 
 
-def within(obtained: np.ndarray, expected: np.ndarray, tol: Tolerance) -> np.ndarray:
-    """Elementwise ``|a - b| <= atol + rtol * max(|a|, |b|)``; NaN or inf never passes
-    unless both sides are the same infinity."""
-    a, b = np.asarray(obtained, dtype=np.float64), np.asarray(expected, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        close = np.abs(a - b) <= tol.atol + tol.rtol * np.maximum(np.abs(a), np.abs(b))
-    return close | ((a == b) & np.isinf(a))
-
-
-def relative_error(obtained: np.ndarray, expected: np.ndarray) -> np.ndarray:
-    """``|a - b| / |b|`` (0 where both are 0, inf where only b is)."""
-    a, b = np.asarray(obtained, dtype=np.float64), np.asarray(expected, dtype=np.float64)
-    diff = np.abs(a - b)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        rel = np.where(diff == 0, 0.0, diff / np.abs(b))
-    return rel
-
-
 def compare_metric(metric: str, obtained: np.ndarray, expected: np.ndarray,
                    tol: Tolerance) -> MetricComparison:
     """Compare one column over the epochs both sides have (and the tolerance gates)."""
     n = min(len(obtained), len(expected))
     a, b = np.asarray(obtained[:n], np.float64), np.asarray(expected[:n], np.float64)
-    gate = n if tol.horizon is None else min(n, tol.horizon)
+    gate = tol.gated(n)
     bad = np.flatnonzero(~within(a[:gate], b[:gate], tol))
     rel = relative_error(a[:gate], b[:gate])
     worst = int(np.nanargmax(np.where(np.isnan(rel), np.inf, rel))) if gate else None
@@ -109,7 +91,7 @@ def compare_trajectories(obtained: Trajectory, expected: Trajectory, metrics: Se
     """
     results = []
     for name in metrics:
-        tol = tolerances.get(name) or tolerances["default"]
+        tol = tolerance_for(tolerances, name)
         results.append(compare_metric(name, obtained.metrics[name], expected.metrics[name], tol))
     expected_epochs = expected.num_epochs
     if prefix and obtained.num_epochs <= expected_epochs:

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.backends import FRAMEWORKS, framework_available
 from harness.golden import GoldenStore
 from harness.interface import Trajectory
-from harness.registry import FRAMEWORKS, default_registry, framework_available
+from harness.registry import default_registry
 
 MARKERS = {
     "torch": "needs PyTorch (extra: torch)",
@@ -52,7 +53,8 @@ def _cuda_available() -> bool:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    for framework, (module, extra) in FRAMEWORKS.items():
+    for framework, fw in FRAMEWORKS.items():
+        module, extra = fw.module, fw.extra
         if item.get_closest_marker(framework) and importlib.util.find_spec(module) is None:
             pytest.skip(f"{module} is not installed: pip install 'rnn-harness[{extra}]' "
                         f"or run the `{extra}` tox env")

@@ -8,18 +8,14 @@ from __future__ import annotations
 
 import difflib
 import importlib
-import importlib.util
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from harness.backends import FRAMEWORKS, framework_available, install_hint
 from harness.errors import FrameworkMissingError, RegistryError, UnknownPortError
-from harness.interface import PORT_MEMBERS, Port, TutorialSpec
-
-#: Framework id -> (module to look for, pip extra that installs it). ``numpy`` is for
-#: framework-free ports (test fakes, users' reference models).
-FRAMEWORKS = {"torch": ("torch", "torch"), "mxnet": ("mxnet", "mxnet"), "numpy": ("numpy", "")}
+from harness.interface import ADAPTER_MEMBERS, PORT_MEMBERS, Port, SpecPort, TutorialSpec
 
 
 @dataclass(frozen=True)
@@ -44,11 +40,6 @@ class PortEntry:
 def _import_target(target: str) -> Any:
     module_name, _, attr = target.partition(":")
     return getattr(importlib.import_module(module_name), attr)
-
-
-def framework_available(framework: str) -> bool:
-    """Whether ``framework`` can be imported here, without importing it."""
-    return importlib.util.find_spec(FRAMEWORKS[framework][0]) is not None
 
 
 class Registry:
@@ -114,22 +105,31 @@ class Registry:
         """Import the port's module and return a fresh instance, checked against ``Port``."""
         entry = self.get(port_id)
         if not framework_available(entry.framework):
-            module, extra = FRAMEWORKS[entry.framework]
+            module = FRAMEWORKS[entry.framework].module
             raise FrameworkMissingError(
                 f"Port {port_id!r} needs {module!r}, which is not installed here.",
                 context={"framework": entry.framework},
-                fix=f"pip install 'rnn-harness[{extra}]' (or run the `{extra}` tox env).",
+                fix=f"{install_hint(entry.framework)}.",
                 tutorial=entry.tutorial, port=port_id,
             )
-        port = _import_target(entry.target)()
-        missing = [m for m in PORT_MEMBERS if not hasattr(port, m)]
+        obj = _import_target(entry.target)()
+        if hasattr(obj, "forward_loss") and not hasattr(obj, "train"):
+            # an adapter: the tutorial's schedule runs it (harness.interface.SpecPort)
+            missing = [m for m in ADAPTER_MEMBERS if not hasattr(obj, m)]
+            protocol = "Adapter"
+        else:
+            missing = [m for m in PORT_MEMBERS if not hasattr(obj, m)]
+            protocol = "Port"
         if missing:
             raise RegistryError(
-                f"{entry.target} does not implement the Port protocol.",
+                f"{entry.target} does not implement the {protocol} protocol.",
                 context={"missing members": ", ".join(missing)},
-                fix="add the missing members (see harness/interface.py:Port).",
+                fix=f"add the missing members (see harness.interface.{protocol}).",
                 port=port_id,
             )
+        if protocol == "Adapter":
+            return SpecPort(self.spec(entry.tutorial), obj, entry.variant)
+        port: Port = obj
         return port
 
 

@@ -11,12 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import DivergenceError, HarnessError, PortCrashError, UsageError
+from harness.backends import parse_device
+from harness.errors import DivergenceError, HarnessError, PortCrashError
 from harness.interface import Port, Trajectory, config_dict, config_hash
 from harness.registry import Registry, default_registry
 from harness.seeding import environment_info, prepare_determinism, seed_everything
 
 #: Called after every epoch with (epochs done, epochs in all, that epoch's metrics).
+__all__ = ["ProgressFn", "parse_device", "run_metadata", "run_port"]
+
 ProgressFn = Callable[[int, int, Mapping[str, float]], None]
 
 
@@ -73,18 +76,6 @@ def run_port(
 def _innermost_frame(exc: BaseException) -> str:
     tb = traceback.extract_tb(exc.__traceback__)
     return f"{tb[-1].filename}:{tb[-1].lineno} in {tb[-1].name}" if tb else "?"
-
-
-def parse_device(device: str) -> tuple[str, int]:
-    """``"cpu"``, ``"cuda"`` or ``"cuda:N"`` as (kind, index); anything else is a usage error."""
-    kind, _, index = device.partition(":")
-    if kind not in ("cpu", "cuda") or (index and not index.isdigit()) or (kind == "cpu" and index):
-        raise UsageError(
-            f"Unknown device {device!r}.",
-            context={"argument": "--device", "value": device},
-            fix="pass --device cpu, cuda or cuda:N.",
-        )
-    return kind, int(index or 0)
 
 
 def _train(port: Port, config: Any, profile: str, progress: ProgressFn | None

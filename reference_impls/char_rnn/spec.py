@@ -127,8 +127,7 @@ import numpy as np
 
 from harness.corpus import find_corpus
 from harness.errors import UsageError
-from harness.interface import Params, Tolerance, TutorialSpec
-from harness.invariants import Equivalence, Probe
+from harness.interface import Equivalence, Params, Probe, Tolerance, TutorialSpec
 
 SOURCE = (
     "d2l.ai 0.17.6, chapter 8.5 (rnn-scratch) and 8.6 (rnn-concise), MXNet and PyTorch tabs, "

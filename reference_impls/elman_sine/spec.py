@@ -4,7 +4,7 @@ Source: the "Elman network from scratch" PyTorch tutorial (seed articles 000 and
 PyTorch 0.3 ``Variable`` API). One sample is one point of a sine wave; the network
 predicts the next point.
 
-Loop shape (both ports follow it exactly):
+Loop shape (``Schedule`` below, the one loop every framework's adapter runs):
   for each epoch: context = zeros(1, hidden)
     for each of the seq_length points j:
       xh = cat(x[j], context)               # (1, input_size)
@@ -16,8 +16,9 @@ Loop shape (both ports follow it exactly):
     the epoch figure is the float32 sum of the step losses (what the article prints)
   prediction pass: the same forward from a zero context over x, without updates.
 
-Quirk kept: the article's first context of every epoch is a Variable with
-``requires_grad=True``; its gradient is computed and ignored. It changes no value.
+Quirk not reproduced: the article's first context of every epoch is a Variable with
+``requires_grad=True``; its gradient is computed and ignored. It changes no value (the
+fidelity tests compare every epoch bit for bit).
 
 Canonical parameters: w1 (input_size, hidden) is stored as one matrix, so that
 ``xh @ w1`` rounds exactly as in the article; ``get_params`` splits it into its input
@@ -44,14 +45,24 @@ tests/invariants/). Measured on a 2-core AMD EPYC VM, torch 2.13.0+cpu, mxnet 1.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from harness.interface import Params, Tolerance, TutorialSpec
-from harness.invariants import Equivalence, Probe
+from harness.interface import (
+    Adapter,
+    EpochRecord,
+    Equivalence,
+    Loop,
+    Param,
+    Params,
+    ParamTable,
+    Probe,
+    Tolerance,
+    TutorialSpec,
+)
 
 SOURCE = (
     "Elman RNN from scratch, PyTorch 0.3 Variable API (seed articles 000/002); "
@@ -98,6 +109,41 @@ def split_w1(w1: np.ndarray) -> dict[str, np.ndarray]:
 
 def join_w1(params: dict[str, np.ndarray]) -> np.ndarray:
     return np.concatenate([params["W_xh"], params["W_hh"]], axis=0)
+
+
+#: w1 is stored as the article's one (1 + H, H) matrix, so that ``xh @ w1`` rounds as there.
+PARAMS = ParamTable((
+    Param("W_xh", "(1, H)", {"torch": "w1[:1]", "mxnet": "w1[:1]", "jax": "w1[:1]"},
+          "input row of the article's w1"),
+    Param("W_hh", "(H, H)", {"torch": "w1[1:]", "mxnet": "w1[1:]", "jax": "w1[1:]"},
+          "context rows of the article's w1"),
+    Param("W_hq", "(H, 1)", {"torch": "w2", "mxnet": "w2", "jax": "w2"}, "the article's w2"),
+))
+
+
+class Schedule:
+    """The article's loop: one SGD step per point, context reset each epoch, cut each step."""
+
+    def prepare(self, config: Config, seed: int) -> Loop:
+        return Loop(data=make_data(config))
+
+    def epochs(self, ad: Adapter, config: Config, loop: Loop) -> Iterator[EpochRecord]:
+        x, y = loop.data["x"], loop.data["y"]  # (T, 1) each
+        while loop.epoch < config.epochs:
+            total = np.float32(0.0)  # the article's float32 running sum, as printed
+            context = ad.zero_state(1)  # (1, H)
+            for j in range(config.seq_length):
+                loss, context = ad.forward_loss({"x": x[j:j + 1], "y": y[j:j + 1]}, context)
+                ad.backward(loss)
+                ad.update()  # w1 -= lr * grad, then w2; grads zeroed
+                total = np.float32(total + np.float32(ad.loss_value(loss)))
+                context = ad.cut(context)  # re-wrapped: value kept, graph cut
+            loop.epoch += 1
+            yield EpochRecord(metrics={"loss": float(total)}, items=config.seq_length)
+
+    def outputs(self, ad: Adapter, config: Config, loop: Loop) -> dict[str, Any]:
+        """The article's prediction pass: one step per point from a zero context."""
+        return {"predictions": ad.forward({"x": loop.data["x"]})["y"][:, 0].tolist()}
 
 
 # Golden tolerance for the per-epoch summed loss. Measured with `rnn-harness calibrate`
@@ -200,4 +246,7 @@ SPEC = TutorialSpec(
     tolerances=TOLERANCES,
     default_seed=0,
     cross_framework=CROSS_FRAMEWORK,
+    schedule=Schedule(),
+    params={"": PARAMS},
+    items="SGD steps",
 )

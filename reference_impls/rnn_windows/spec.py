@@ -118,8 +118,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from harness.interface import Tolerance, TutorialSpec
-from harness.invariants import Probe
+from harness.interface import Probe, Tolerance, TutorialSpec
 
 SOURCE = (
     "nn.RNN sine-window tutorial, PyTorch (seed article 001); "

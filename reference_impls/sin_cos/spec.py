@@ -105,8 +105,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import UsageError
-from harness.interface import Tolerance, TutorialSpec
-from harness.invariants import Probe
+from harness.interface import Probe, Tolerance, TutorialSpec
 
 SOURCE = (
     "RNN regressor, sin -> cos (seed article 004: MorvanZhou PyTorch-Tutorial "

@@ -23,8 +23,8 @@ MUTATIONS = [
     # a 1 % learning-rate change, in every port
     _m("elman_sine/torch", "elman_sine/torch_port.py", "lr = self.config.lr",
        "lr = self.config.lr * 1.01", "lr"),
-    _m("elman_sine/mxnet", "elman_sine/mxnet_port.py", "lr, steps = self.config.lr,",
-       "lr, steps = self.config.lr * 1.01,", "lr"),
+    _m("elman_sine/mxnet", "elman_sine/mxnet_port.py", "lr = self.config.lr",
+       "lr = self.config.lr * 1.01", "lr"),
     _m("rnn_windows/torch", "rnn_windows/torch_port.py", "lr=config.lr, betas",
        "lr=config.lr * 1.01, betas", "lr"),
     _m("rnn_windows/torch-last", "rnn_windows/torch_port.py", "lr=config.lr, betas",
@@ -48,7 +48,7 @@ MUTATIONS = [
        '{"learning_rate": self.config.lr * 1.01}', "lr"),
     # the hidden-state cut removed
     _m("elman_sine/torch", "elman_sine/torch_port.py",
-       "context = context.detach()  # Variable(context_state.data)", "pass", "detach"),
+       "return state.detach()  # Variable(context_state.data)", "return state", "detach"),
     _m("rnn_windows/torch", "rnn_windows/torch_port.py",
        "return hidden.detach()  # carried to the next window, graph cut", "return hidden",
        "detach"),

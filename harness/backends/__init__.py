@@ -1,0 +1,63 @@
+"""Framework backends: the table of frameworks, and device parsing.
+
+Each ``<framework>_backend`` module owns, for its framework: tensors <-> numpy, devices,
+seeding hooks, and float64. It is imported only by ports of that framework (and lazily by
+the harness), so the harness imports with any one framework installed, or none.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+from harness.errors import DeviceUnavailableError, UsageError
+
+
+@dataclass(frozen=True)
+class Framework:
+    """A framework id: the module that must be importable, the pip extra that installs it,
+    and the backend module (``None`` for framework-free ports)."""
+
+    module: str
+    extra: str
+    backend: str | None
+
+
+#: Framework id -> how to find and install it. ``numpy`` is for framework-free ports (test
+#: fakes, users' reference models). Adding a framework adds a row here and its backend.
+FRAMEWORKS = {
+    "torch": Framework("torch", "torch", "harness.backends.torch_backend"),
+    "mxnet": Framework("mxnet", "mxnet", "harness.backends.mxnet_backend"),
+    "numpy": Framework("numpy", "", None),
+}
+
+
+def framework_available(framework: str) -> bool:
+    """Whether ``framework`` can be imported here, without importing it."""
+    return importlib.util.find_spec(FRAMEWORKS[framework].module) is not None
+
+
+def install_hint(framework: str) -> str:
+    extra = FRAMEWORKS[framework].extra
+    return f"pip install 'rnn-harness[{extra}]' (or run the `{extra}` tox env)"
+
+
+def parse_device(device: str) -> tuple[str, int]:
+    """``"cpu"``, ``"cuda"`` or ``"cuda:N"`` as (kind, index); anything else is a usage error."""
+    kind, _, index = device.partition(":")
+    if kind not in ("cpu", "cuda") or (index and not index.isdigit()) or (kind == "cpu" and index):
+        raise UsageError(
+            f"Unknown device {device!r}.",
+            context={"argument": "--device", "value": device},
+            fix="pass --device cpu, cuda or cuda:N.",
+        )
+    return kind, int(index or 0)
+
+
+def no_cuda(device: str, framework: str, why: str) -> DeviceUnavailableError:
+    return DeviceUnavailableError(
+        f"Device {device!r} was requested but {framework} sees no usable CUDA device.",
+        context={"framework": framework, "reason": why},
+        fix="run on --device cpu, or on a machine with a CUDA GPU and a CUDA build of "
+        f"{framework}; CUDA test cases skip by themselves when there is none.",
+    )

@@ -1,0 +1,50 @@
+"""The MXNet backend: contexts, arrays <-> numpy, parameter assignment.
+
+Handles the three kinds of MXNet values the ports hold: ``nd.NDArray``, ``mxnet.numpy``
+arrays (d2l 0.17.6's ``npx.set_np()`` code) and Gluon ``Parameter``s.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mxnet as mx
+import numpy as np
+
+from harness.backends import no_cuda, parse_device
+
+FRAMEWORK = "mxnet"
+
+
+def context(device: str) -> Any:
+    """An ``mxnet.Context`` for ``device``, or a clear error when CUDA is absent."""
+    kind, index = parse_device(device)
+    if kind == "cpu":
+        return mx.cpu()
+    count = mx.context.num_gpus()
+    if index >= count:
+        raise no_cuda(device, "mxnet", f"mxnet.context.num_gpus() is {count}")
+    return mx.gpu(index)
+
+
+def to_numpy(value: Any) -> np.ndarray:
+    """A host copy of an NDArray, an ``mxnet.numpy`` array or a Gluon Parameter's data."""
+    if isinstance(value, mx.gluon.Parameter):
+        value = value.data()
+    return np.array(value.asnumpy(), copy=True)
+
+
+def assign(target: Any, value: np.ndarray) -> None:
+    """Copy ``value`` into ``target`` in place, in the target's own array kind and dtype."""
+    if isinstance(target, mx.gluon.Parameter):
+        data = target.data()
+        target.set_data(_like(data, value))
+    else:
+        target[:] = _like(target, value)
+
+
+def _like(array: Any, value: np.ndarray) -> Any:
+    value = np.asarray(value, dtype=array.dtype)
+    if isinstance(array, mx.nd.NDArray) and not isinstance(array, mx.np.ndarray):
+        return mx.nd.array(value, ctx=array.context, dtype=array.dtype)
+    return mx.np.array(value, dtype=array.dtype, ctx=array.context)

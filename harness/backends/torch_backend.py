@@ -1,0 +1,51 @@
+"""The PyTorch backend: devices, tensors <-> numpy, parameter assignment, float64."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness.backends import no_cuda, parse_device
+
+FRAMEWORK = "torch"
+
+
+def device(name: str) -> torch.device:
+    """A ``torch.device`` for ``name``, or a clear error when CUDA is absent."""
+    kind, index = parse_device(name)
+    if kind == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise no_cuda(name, "torch", "torch.cuda.is_available() is False")
+    if index >= torch.cuda.device_count():
+        raise no_cuda(name, "torch", f"only {torch.cuda.device_count()} device(s)")
+    return torch.device("cuda", index)
+
+
+def to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A host copy of ``tensor``'s values (graph and device left behind)."""
+    return tensor.detach().cpu().numpy().copy()
+
+
+def tensor(array: Any, dev: torch.device, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``array`` (numpy or nested lists) as a tensor on ``dev``."""
+    return torch.as_tensor(np.asarray(array), device=dev, dtype=dtype)
+
+
+def assign(param: torch.Tensor, value: np.ndarray) -> None:
+    """Copy ``value`` into ``param`` in place (its dtype and device kept)."""
+    with torch.no_grad():
+        param.copy_(torch.from_numpy(np.ascontiguousarray(value)))
+
+
+def filled_grad(param: torch.Tensor) -> torch.Tensor:
+    """``param.grad`` after ``backward()``; ``None`` there is a bug in the training loop."""
+    if param.grad is None:
+        raise RuntimeError("backward() did not reach this parameter: its .grad is None")
+    return param.grad
+
+
+def np_dtype(dtype: torch.dtype) -> type[np.floating[Any]]:
+    return np.float64 if dtype == torch.float64 else np.float32

@@ -1,0 +1,109 @@
+"""What a tutorial states once for every framework: profiles, metrics, tolerances, its
+parameter table, and its training schedule (the loop, framework-free)."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from harness.errors import UnknownProfileError
+from harness.interface._params import ParamTable
+from harness.interface._port import Adapter, Params
+from harness.interface._tolerance import Tolerance, tolerance_for
+from harness.interface._trajectory import EpochRecord
+
+
+@dataclass
+class Loop:
+    """The schedule's own state between epochs: everything a checkpoint must hold besides
+    the adapter's parameters and optimizer state.
+
+    ``data`` is what ``Schedule.prepare`` built (framework-free, never checkpointed: it is
+    rebuilt from the config); ``rng`` draws the data order where the tutorial draws one;
+    ``carry`` is the hidden state carried across epochs, where the tutorial carries it;
+    ``extra`` holds what a schedule records on the way (e.g. logged continuations).
+    """
+
+    data: Mapping[str, Any]
+    epoch: int = 0
+    rng: random.Random | None = None
+    carry: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Schedule(Protocol):
+    """A tutorial's training loop, written once against ``Adapter``.
+
+    It states the data order and batches, where the state is reset or cut, the optimizer
+    step, clipping and the logging cadence; each framework's adapter does the arithmetic.
+    """
+
+    def prepare(self, config: Any, seed: int) -> Loop:
+        """Data and data-order RNG for ``config``; ``Loop.data`` is also what the adapter's
+        ``build`` receives (e.g. the vocabulary size)."""
+
+    def epochs(self, ad: Adapter, config: Any, loop: Loop) -> Iterator[EpochRecord]:
+        """Train from ``loop.epoch`` to ``config.epochs``, one record per epoch."""
+
+    def outputs(self, ad: Adapter, config: Any, loop: Loop) -> dict[str, Any]:
+        """What the tutorial shows after training, JSON-serialisable."""
+
+
+@dataclass(frozen=True)
+class TutorialSpec:
+    """What every framework's ports of one tutorial share. Built once in each ``spec.py``.
+
+    ``metrics`` are the columns compared against a golden; ``tolerances`` maps each to its
+    cross-machine tolerance (``default`` applies to any metric not listed).
+    ``cross_framework`` is the tolerance of one framework's port against another's started
+    from the same weights, and ``cross_config`` the config change that makes the two
+    frameworks' models the same model first (e.g. d2l's MXNet concise RNN is ReLU).
+    ``params`` maps a variant ("" for none) to its canonical parameter table;
+    ``adapt_params(params, names)`` maps another variant's parameters to ``names``.
+    ``items`` says what one unit of ``EpochRecord.items`` is (throughput unit).
+    """
+
+    name: str
+    source: str
+    profiles: Mapping[str, Any]
+    metrics: tuple[str, ...]
+    tolerances: Mapping[str, Tolerance]
+    default_seed: int
+    cross_framework: Mapping[str, Tolerance] = field(default_factory=dict)
+    describe: Callable[[Any], str] | None = None
+    schedule: Schedule | None = None
+    params: Mapping[str, ParamTable] = field(default_factory=dict)
+    adapt_params: Callable[[Params, tuple[str, ...]], Params] | None = None
+    cross_config: Callable[[Any], Any] | None = None
+    items: str = "items"
+
+    def profile(self, name: str) -> Any:
+        try:
+            return self.profiles[name]
+        except KeyError:
+            raise UnknownProfileError(
+                f"Tutorial {self.name!r} has no profile {name!r}.",
+                context={"known profiles": ", ".join(sorted(self.profiles))},
+                fix=f"pass --profile with one of: {', '.join(sorted(self.profiles))}.",
+                tutorial=self.name,
+                profile=name,
+            ) from None
+
+    def tolerance(self, metric: str) -> Tolerance:
+        return tolerance_for(self.tolerances, metric)
+
+    def same_model_config(self, profile: str) -> Any:
+        """The profile's config with the cross-framework change applied (if any)."""
+        config = self.profile(profile)
+        return self.cross_config(config) if self.cross_config else config
+
+    def param_table(self, variant: str) -> ParamTable:
+        return self.params.get(variant) or self.params[""]
+
+
+def replace_config(config: Any, **changes: Any) -> Any:
+    """``dataclasses.replace`` for spec configs (a helper for ``cross_config`` lambdas)."""
+    return dataclasses.replace(config, **changes)
