@@ -8,7 +8,6 @@ devices) use it on any port; a user can point them at their own port with their 
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,11 +36,10 @@ class InvariantViolation(HarnessError):
         super().__init__(summary, context=context, **kwargs)
 
 
-def probe_for(tutorial: str, package: str = "reference_impls") -> Probe | None:
-    """The ``PROBE`` in ``<package>.<tutorial>.spec``, or None when it has none."""
-    module = importlib.import_module(f"{package}.{tutorial}.spec")
-    probe: Probe | None = getattr(module, "PROBE", None)
-    return probe
+def probe_for(tutorial: str, registry: Registry | None = None) -> Probe | None:
+    """The tutorial's probe (``TutorialSpec.probe``), or None when it has none."""
+    registry = registry or default_registry()
+    return registry.spec(tutorial).probe
 
 
 def sizes_strategy(probe: Probe) -> Any:

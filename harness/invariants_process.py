@@ -25,7 +25,7 @@ from harness.runner import run_port
 target, port_id, probe, seed, device = sys.argv[1:6]
 registry = _import_target(target)
 registry = registry() if callable(registry) else registry
-probe = _import_target(probe) if probe else probe_for(registry.get(port_id).tutorial)
+probe = _import_target(probe) if probe else probe_for(registry.get(port_id).tutorial, registry)
 config = probe.short_config()
 runs = [run_port(port_id, "ci", seed=int(s), device=device, config=config, registry=registry)
         for s in seed.split(",")]

@@ -6,6 +6,7 @@ install, when that framework is absent; ``cuda`` tests skip when no CUDA device 
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from collections.abc import Callable
 from pathlib import Path
@@ -41,14 +42,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _cuda_available() -> bool:
-    if framework_available("torch"):
-        import torch
-
-        return bool(torch.cuda.is_available())
-    if framework_available("mxnet"):
-        import mxnet
-
-        return bool(mxnet.context.num_gpus() > 0)
+    # one framework at a time: importing a second one can change the first's threads
+    for name, fw in FRAMEWORKS.items():
+        if fw.backend is not None and framework_available(name):
+            return bool(importlib.import_module(fw.backend).cuda_available())
     return False
 
 

@@ -1,7 +1,7 @@
 """One function seeds every RNG and switches on deterministic modes; another reports threads.
 
-Frameworks are seeded only if already imported (a port imports its own), so a torch run
-never pays for importing MXNet and vice versa.
+Frameworks are seeded (by their backends) only if already imported (a port imports its
+own), so a torch run never pays for importing MXNet and vice versa.
 """
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import platform
 import random
-import sys
 from importlib import metadata
 from typing import Any
 
 import numpy as np
+
+from harness.backends import FRAMEWORKS, loaded_backends
 
 #: Environment settings that must be in place before a framework is imported.
 #: cuBLAS needs a fixed workspace for deterministic GEMMs; MXNet reads its flags at import.
@@ -35,17 +36,12 @@ def seed_everything(seed: int) -> None:
     prepare_determinism()
     random.seed(seed)
     np.random.seed(seed)
-    if "torch" in sys.modules:
-        torch = sys.modules["torch"]
-        torch.manual_seed(seed)  # also seeds every CUDA device
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
-        # cuDNN (RNN layers, convolutions) defaults to TF32 on Ampere+ GPUs: ~1e-3 relative
-        # error against the float32 the tutorials compute on the CPU. Keep full float32.
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
-    if "mxnet" in sys.modules:
-        sys.modules["mxnet"].random.seed(seed)
+    for backend in loaded_backends():
+        backend.seed(seed)
+
+
+def _framework_dists() -> list[str]:
+    return [fw.module for fw in FRAMEWORKS.values() if fw.backend is not None]
 
 
 def _version(dist: str) -> str | None:
@@ -61,10 +57,8 @@ def thread_info() -> dict[str, Any]:
     for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                 "MXNET_CPU_WORKER_NTHREADS", "OPENBLAS_CORETYPE"):
         info[key] = os.environ.get(key)
-    if "torch" in sys.modules:
-        torch = sys.modules["torch"]
-        info["torch_threads"] = torch.get_num_threads()
-        info["torch_interop_threads"] = torch.get_num_interop_threads()
+    for backend in loaded_backends():
+        info.update(backend.thread_info())
     return info
 
 
@@ -75,7 +69,7 @@ def environment_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "processor": _cpu_model(),
-        "versions": {d: _version(d) for d in ("numpy", "torch", "mxnet", "rnn-harness")},
+        "versions": {d: _version(d) for d in ("numpy", *_framework_dists(), "rnn-harness")},
         "threads": thread_info(),
     }
 

@@ -7,8 +7,11 @@ the harness), so the harness imports with any one framework installed, or none.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import sys
 from dataclasses import dataclass
+from types import ModuleType
 
 from harness.errors import DeviceUnavailableError, UsageError
 
@@ -16,20 +19,41 @@ from harness.errors import DeviceUnavailableError, UsageError
 @dataclass(frozen=True)
 class Framework:
     """A framework id: the module that must be importable, the pip extra that installs it,
-    and the backend module (``None`` for framework-free ports)."""
+    the backend module (``None`` for framework-free ports) and its colour in plots."""
 
     module: str
     extra: str
     backend: str | None
+    colour: str = "#495057"
 
 
 #: Framework id -> how to find and install it. ``numpy`` is for framework-free ports (test
 #: fakes, users' reference models). Adding a framework adds a row here and its backend.
 FRAMEWORKS = {
-    "torch": Framework("torch", "torch", "harness.backends.torch_backend"),
-    "mxnet": Framework("mxnet", "mxnet", "harness.backends.mxnet_backend"),
-    "numpy": Framework("numpy", "", None),
+    "torch": Framework("torch", "torch", "harness.backends.torch_backend", "#d9480f"),
+    "mxnet": Framework("mxnet", "mxnet", "harness.backends.mxnet_backend", "#1864ab"),
+    "numpy": Framework("numpy", "", None, "#2b8a3e"),
 }
+
+#: The framework whose initial weights other frameworks' ports are loaded with in the
+#: cross-framework comparison (the tutorials' reference code is PyTorch).
+REFERENCE_FRAMEWORK = "torch"
+
+
+def loaded_backends() -> list[ModuleType]:
+    """The backend modules of every framework this process has already imported (a port
+    imports its own), so seeding or reporting never imports a framework."""
+    out = []
+    for fw in FRAMEWORKS.values():
+        if fw.backend is not None and fw.module in sys.modules:
+            out.append(importlib.import_module(fw.backend))
+    return out
+
+
+def installed_backends() -> list[ModuleType]:
+    """The backend modules of every installed framework (imports them)."""
+    return [importlib.import_module(fw.backend) for name, fw in FRAMEWORKS.items()
+            if fw.backend is not None and framework_available(name)]
 
 
 def framework_available(framework: str) -> bool:

@@ -48,3 +48,16 @@ def _like(array: Any, value: np.ndarray) -> Any:
     if isinstance(array, mx.nd.NDArray) and not isinstance(array, mx.np.ndarray):
         return mx.nd.array(value, ctx=array.context, dtype=array.dtype)
     return mx.np.array(value, dtype=array.dtype, ctx=array.context)
+
+
+def seed(value: int) -> None:
+    mx.random.seed(value)
+
+
+def thread_info() -> dict[str, Any]:
+    return {}
+
+
+def cuda_available() -> bool:
+    return bool(mx.context.num_gpus() > 0)
+

@@ -49,3 +49,24 @@ def filled_grad(param: torch.Tensor) -> torch.Tensor:
 
 def np_dtype(dtype: torch.dtype) -> type[np.floating[Any]]:
     return np.float64 if dtype == torch.float64 else np.float32
+
+
+def seed(value: int) -> None:
+    """Seed torch (every CUDA device too) and force its deterministic modes."""
+    torch.manual_seed(value)
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+    # cuDNN (RNN layers, convolutions) defaults to TF32 on Ampere+ GPUs: ~1e-3 relative
+    # error against the float32 the tutorials compute on the CPU. Keep full float32.
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+
+def thread_info() -> dict[str, Any]:
+    return {"torch_threads": torch.get_num_threads(),
+            "torch_interop_threads": torch.get_num_interop_threads()}
+
+
+def cuda_available() -> bool:
+    return bool(torch.cuda.is_available())
+

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from harness.errors import UnknownProfileError
 from harness.interface._params import ParamTable
 from harness.interface._port import Adapter, Params
+from harness.interface._probe import Probe
 from harness.interface._tolerance import Tolerance, tolerance_for
 from harness.interface._trajectory import EpochRecord
 
@@ -63,7 +64,8 @@ class TutorialSpec:
     frameworks' models the same model first (e.g. d2l's MXNet concise RNN is ReLU).
     ``params`` maps a variant ("" for none) to its canonical parameter table;
     ``adapt_params(params, names)`` maps another variant's parameters to ``names``.
-    ``items`` says what one unit of ``EpochRecord.items`` is (throughput unit).
+    ``items`` says what one unit of ``EpochRecord.items`` is (throughput unit); ``probe``
+    how the invariant checks exercise the ports.
     """
 
     name: str
@@ -79,6 +81,7 @@ class TutorialSpec:
     adapt_params: Callable[[Params, tuple[str, ...]], Params] | None = None
     cross_config: Callable[[Any], Any] | None = None
     items: str = "items"
+    probe: Probe | None = None
 
     def profile(self, name: str) -> Any:
         try:

@@ -383,4 +383,5 @@ SPEC = TutorialSpec(
     default_seed=0,
     cross_framework=CROSS_FRAMEWORK,
     describe=_describe,
+    probe=PROBE,
 )

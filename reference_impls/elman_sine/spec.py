@@ -249,4 +249,5 @@ SPEC = TutorialSpec(
     schedule=Schedule(),
     params={"": PARAMS},
     items="SGD steps",
+    probe=PROBE,
 )

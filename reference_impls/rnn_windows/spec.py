@@ -259,4 +259,5 @@ SPEC = TutorialSpec(
     tolerances=TOLERANCES,
     default_seed=0,
     cross_framework=CROSS_FRAMEWORK,
+    probe=PROBE,
 )

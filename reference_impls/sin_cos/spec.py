@@ -248,4 +248,5 @@ SPEC = TutorialSpec(
     tolerances=TOLERANCES,
     default_seed=1,  # the article's torch.manual_seed(1)
     cross_framework=CROSS_FRAMEWORK,
+    probe=PROBE,
 )
