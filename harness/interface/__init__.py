@@ -4,6 +4,7 @@ Specs and ports import only this package, ``harness.errors`` and their framework
 ``harness.backends`` module.
 """
 
+from harness.interface._checkpoint import Checkpoint
 from harness.interface._params import Param, ParamTable, Storage
 from harness.interface._port import (
     ADAPTER_MEMBERS,
@@ -21,7 +22,7 @@ from harness.interface._tolerance import Tolerance, relative_error, tolerance_fo
 from harness.interface._trajectory import EpochRecord, Trajectory, config_dict, config_hash
 
 __all__ = [
-    "ADAPTER_MEMBERS", "PORT_MEMBERS", "Adapter", "Backend", "Batch", "EpochRecord",
+    "ADAPTER_MEMBERS", "PORT_MEMBERS", "Adapter", "Backend", "Batch", "Checkpoint", "EpochRecord",
     "Equivalence", "Example", "Loop", "Param", "ParamTable", "Params", "Port", "Probe",
     "Schedule", "Sizes", "SpecPort", "Storage", "Tolerance", "Trajectory", "TutorialSpec",
     "config_dict", "config_hash", "relative_error", "replace_config", "tolerance_for",

@@ -107,3 +107,13 @@ class ParamTable:
             s.write(full[s.path], np.asarray(params[name], dtype=full[s.path].dtype))
         for path, tensor in tensors.items():
             backend.assign(tensor, full[path])
+
+    def to_storage(self, framework: str, params: Mapping[str, np.ndarray],
+                   templates: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Canonical arrays assembled into the framework's storage layout (``templates``:
+        storage path -> an array of the stored shape and dtype, e.g. the live values)."""
+        full = {path: np.array(t, copy=True) for path, t in templates.items()}
+        for name, s in self.storage(framework).items():
+            s.write(full[s.path], np.asarray(params[name], dtype=full[s.path].dtype))
+        return full
+

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
+from harness.interface._checkpoint import Checkpoint, rng_from_json, rng_state_to_json
 from harness.interface._params import ParamTable
 from harness.interface._port import Adapter, Batch, Params
 from harness.interface._spec import Loop, TutorialSpec
@@ -67,8 +69,68 @@ class SpecPort:
         self.table.load(self.adapter.framework, self.adapter.tensors(), self.adapter.backend,
                         values, port=self.port_id)
 
+    # -- checkpoints ---------------------------------------------------------------------
+    def checkpoint(self) -> Checkpoint:
+        """The complete training state now, in canonical form (see ``Checkpoint``)."""
+        loop, ad = self._loop(), self.adapter
+        arrays = {f"param/{k}": v for k, v in self.get_params().items()}
+        scalars: dict[str, Any] = {"epoch": loop.epoch, "rng": rng_state_to_json(loop.rng)}
+        if hasattr(ad, "optimizer_state"):
+            slots, opt_scalars = _optional(ad, "optimizer_state")()
+            for slot, tensors in slots.items():
+                canonical = self.table.read(ad.framework, tensors, ad.backend)
+                arrays.update({f"opt/{slot}/{k}": v for k, v in canonical.items()})
+            scalars["optimizer"] = opt_scalars
+        carry = loop.carry
+        if carry is not None:
+            parts = list(carry) if isinstance(carry, (tuple, list)) else [carry]
+            arrays.update({f"carry/{i}": ad.backend.to_numpy(p) for i, p in enumerate(parts)})
+            scalars["carry"] = "sequence" if isinstance(carry, (tuple, list)) else "tensor"
+        scalars["extra"] = {k: v for k, v in loop.extra.items() if _is_json(v)}
+        return Checkpoint(loop.epoch, arrays, scalars)
+
+    def restore(self, ckpt: Checkpoint) -> None:
+        """Continue from ``ckpt``: call after ``build`` (same config and seed), before
+        ``train``; the next record ``train`` yields is epoch ``ckpt.epoch``."""
+        loop, ad = self._loop(), self.adapter
+        self.set_params(ckpt.group("param"))
+        slots = ckpt.slots()
+        if slots or "optimizer" in ckpt.scalars:
+            live = {path: ad.backend.to_numpy(t) for path, t in ad.tensors().items()}
+            stored = {slot: self.table.to_storage(ad.framework, values, live)
+                      for slot, values in slots.items()}
+            _optional(ad, "load_optimizer_state")(stored, ckpt.scalars.get("optimizer", {}))
+        loop.epoch = ckpt.epoch
+        loop.rng = rng_from_json(ckpt.scalars.get("rng"))
+        carry = ckpt.group("carry")
+        if carry:
+            parts = [carry[str(i)] for i in range(len(carry))]
+            state = _optional(ad, "state_from_numpy")(parts)
+            loop.carry = state if ckpt.scalars.get("carry") == "sequence" else state[0]
+        else:
+            loop.carry = None
+        loop.extra.update(ckpt.scalars.get("extra", {}))
+
     def __getattr__(self, name: str) -> Any:
         # only reached for names SpecPort lacks: the adapter's optional hooks
         if name in ("adapter", "spec", "table"):
             raise AttributeError(name)
         return getattr(self.adapter, name)
+
+
+def _is_json(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _optional(ad: Adapter, name: str) -> Any:
+    """An optional adapter member the checkpoint needs, or a TypeError naming it."""
+    member = getattr(ad, name, None)
+    if member is None:
+        raise TypeError(f"{ad.port_id}: restoring this checkpoint needs the adapter member "
+                        f"{name!r} (see harness.interface.Adapter)")
+    return member
+
