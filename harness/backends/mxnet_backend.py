@@ -6,6 +6,7 @@ arrays (d2l 0.17.6's ``npx.set_np()`` code) and Gluon ``Parameter``s.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import mxnet as mx
@@ -60,4 +61,28 @@ def thread_info() -> dict[str, Any]:
 
 def cuda_available() -> bool:
     return bool(mx.context.num_gpus() > 0)
+
+
+def _data(value: Any) -> Any:
+    return value.data() if isinstance(value, mx.gluon.Parameter) else value
+
+
+def global_norm(tensors: list[Any]) -> float:
+    """sqrt of the sum of squares of every element, in float64 (an observable: read-only)."""
+    total = 0.0
+    for t in tensors:
+        total += float((_data(t).astype("float64") ** 2).sum().asnumpy())
+    return math.sqrt(total)
+
+
+def snapshot(tensors: list[Any]) -> list[Any]:
+    """Copies on the arrays' own context."""
+    return [_data(t).copy() for t in tensors]
+
+
+def distance(before: list[Any], after: list[Any]) -> float:
+    """``||after - before||`` over all arrays, in float64."""
+    diffs = [_data(a).astype("float64") - b.astype("float64")
+             for a, b in zip(after, before, strict=True)]
+    return global_norm(diffs)
 

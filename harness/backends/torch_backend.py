@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -69,4 +70,24 @@ def thread_info() -> dict[str, Any]:
 
 def cuda_available() -> bool:
     return bool(torch.cuda.is_available())
+
+
+def global_norm(tensors: list[torch.Tensor]) -> float:
+    """sqrt of the sum of squares of every element, in float64 (an observable: read-only)."""
+    with torch.no_grad():
+        total = sum((t.detach().double().pow(2).sum() for t in tensors),
+                    torch.zeros((), dtype=torch.float64, device=tensors[0].device))
+    return math.sqrt(float(total))
+
+
+def snapshot(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Detached copies, on the tensors' own device."""
+    return [t.detach().clone() for t in tensors]
+
+
+def distance(before: list[torch.Tensor], after: list[torch.Tensor]) -> float:
+    """``||after - before||`` over all tensors, in float64."""
+    with torch.no_grad():
+        diffs = [a.detach().double() - b.double() for a, b in zip(after, before, strict=True)]
+    return global_norm(diffs)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from harness.errors import UnknownProfileError
+from harness.interface._observe import NullObserver
 from harness.interface._params import ParamTable
 from harness.interface._port import Adapter, Params
 from harness.interface._probe import Probe
@@ -33,6 +34,8 @@ class Loop:
     rng: random.Random | None = None
     carry: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: per-step observables (gradient norm, clipping, update size); a no-op by default
+    observer: NullObserver = field(default_factory=NullObserver)
 
 
 class Schedule(Protocol):

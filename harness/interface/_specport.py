@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from harness.interface._checkpoint import Checkpoint, rng_from_json, rng_state_to_json
+from harness.interface._observe import Observer
 from harness.interface._params import ParamTable
 from harness.interface._port import Adapter, Batch, Params
 from harness.interface._spec import Loop, TutorialSpec
@@ -19,11 +20,14 @@ class SpecPort:
     """The ``Port`` the harness drives for an adapter: the loop is the spec's, the
     arithmetic the adapter's, parameters go through the spec's table.
 
+    With ``observe`` (the default) the schedule also records the training observables
+    (``harness.interface._observe``) beside the tutorial's figure.
     Optional adapter hooks (``to_float64``, ``truncation_grads``, ``clip_grads``...) are
     reachable as attributes, so the invariant checks see them as on any port.
     """
 
-    def __init__(self, spec: TutorialSpec, adapter: Adapter, variant: str = ""):
+    def __init__(self, spec: TutorialSpec, adapter: Adapter, variant: str = "", *,
+                 observe: bool = True):
         if spec.schedule is None:
             raise TypeError(f"tutorial {spec.name!r} has no schedule for adapter ports")
         self.spec = spec
@@ -32,11 +36,14 @@ class SpecPort:
         self.table: ParamTable = spec.param_table(variant)
         self.config: Any = None
         self.loop: Loop | None = None
+        self.observe = observe
 
     def build(self, config: Any, seed: int, device: str) -> None:
         assert self.spec.schedule is not None
         self.config = config
         self.loop = self.spec.schedule.prepare(config, seed)
+        if self.observe:
+            self.loop.observer = Observer()
         self.adapter.build(config, seed, device, self.loop.data)
 
     def _loop(self) -> Loop:

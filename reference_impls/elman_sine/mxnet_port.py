@@ -78,6 +78,9 @@ class ElmanSineMXNet:
     def tensors(self) -> dict[str, Any]:
         return {"w1": self.w1, "w2": self.w2}
 
+    def grads(self) -> dict[str, Any]:
+        return {"w1": self.w1.grad, "w2": self.w2.grad}
+
     # -- numpy entry points ------------------------------------------------------------
     def _context_from(self, batch: Batch) -> Any:
         return self._a(batch["h0"]) if "h0" in batch else self.zero_state(1)

@@ -129,17 +129,22 @@ class Schedule:
 
     def epochs(self, ad: Adapter, config: Config, loop: Loop) -> Iterator[EpochRecord]:
         x, y = loop.data["x"], loop.data["y"]  # (T, 1) each
+        obs = loop.observer
         while loop.epoch < config.epochs:
             total = np.float32(0.0)  # the article's float32 running sum, as printed
             context = ad.zero_state(1)  # (1, H)
             for j in range(config.seq_length):
                 loss, context = ad.forward_loss({"x": x[j:j + 1], "y": y[j:j + 1]}, context)
                 ad.backward(loss)
+                obs.gradients(ad)
                 ad.update()  # w1 -= lr * grad, then w2; grads zeroed
-                total = np.float32(total + np.float32(ad.loss_value(loss)))
+                value = ad.loss_value(loss)
+                obs.step(ad, value)
+                total = np.float32(total + np.float32(value))
                 context = ad.cut(context)  # re-wrapped: value kept, graph cut
             loop.epoch += 1
-            yield EpochRecord(metrics={"loss": float(total)}, items=config.seq_length)
+            yield EpochRecord(metrics={"loss": float(total), **obs.epoch()},
+                              items=config.seq_length)
 
     def outputs(self, ad: Adapter, config: Config, loop: Loop) -> dict[str, Any]:
         """The article's prediction pass: one step per point from a zero context."""

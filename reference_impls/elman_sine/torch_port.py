@@ -74,6 +74,9 @@ class ElmanSineTorch:
     def tensors(self) -> dict[str, torch.Tensor]:
         return {"w1": self.w1, "w2": self.w2}
 
+    def grads(self) -> dict[str, torch.Tensor]:
+        return {"w1": tb.filled_grad(self.w1), "w2": tb.filled_grad(self.w2)}
+
     # -- numpy entry points ------------------------------------------------------------
     def _context_from(self, batch: Batch) -> torch.Tensor:
         return self._t(batch["h0"]) if "h0" in batch else self.zero_state(1)
