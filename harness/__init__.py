@@ -1,17 +1,7 @@
 """rnn-harness: seeded training, golden trajectories, cross-framework checks for RNN tutorials."""
 
 from harness.calibrate import Calibration, calibrate
-from harness.checking import CheckResult, check_port, load_golden, record_port
 from harness.compare import Comparison, MetricComparison, compare_trajectories
-from harness.envelope import (
-    Envelope,
-    EnvelopeCheck,
-    EnvelopeVerdict,
-    check_envelope,
-    classify,
-    read_envelope,
-    record_envelope,
-)
 from harness.errors import (
     ConfigMismatchError,
     CorpusError,
@@ -25,33 +15,49 @@ from harness.errors import (
     RegistryError,
     RegressionError,
     SchemaVersionError,
+    SweepFailedError,
     UnknownPortError,
     UnknownProfileError,
     UsageError,
 )
-from harness.executor import (
-    DaskExecutor,
-    Executor,
-    Job,
-    JobFailure,
-    LocalExecutor,
-    SweepFailedError,
-    SweepResult,
+from harness.golden import (
+    Envelope,
+    EnvelopeVerdict,
+    GateRequest,
+    GoldenStore,
+    Verdict,
+    classify,
+    gate,
+    load_golden,
+    read_envelope,
+    record,
+    resolve,
 )
-from harness.golden import GoldenStore
 from harness.interface import EpochRecord, Port, Tolerance, Trajectory, TutorialSpec
 from harness.registry import PortEntry, Registry, default_registry
 from harness.runner import run_port
 from harness.seeding import seed_everything
+from harness.sweep import (
+    DaskExecutor,
+    EnvelopeCheck,
+    Executor,
+    Job,
+    JobFailure,
+    LocalExecutor,
+    SweepResult,
+    check_envelope,
+    record_envelope,
+)
 
 __all__ = [
-    "Calibration", "CheckResult", "Comparison", "ConfigMismatchError", "CorpusError",
+    "Calibration", "Comparison", "ConfigMismatchError", "CorpusError",
     "DeviceUnavailableError", "DivergenceError", "EpochRecord", "FrameworkMissingError",
-    "GoldenCorruptError", "GoldenError", "GoldenMissingError", "GoldenStore", "HarnessError",
-    "MetricComparison", "Port", "PortEntry", "Registry", "RegistryError", "RegressionError",
-    "SchemaVersionError", "Tolerance", "Trajectory", "TutorialSpec", "UnknownPortError",
-    "UnknownProfileError", "UsageError", "calibrate", "check_port", "compare_trajectories",
-    "default_registry", "load_golden", "record_port", "run_port", "seed_everything",
+    "GateRequest", "GoldenCorruptError", "GoldenError", "GoldenMissingError", "GoldenStore",
+    "HarnessError", "MetricComparison", "Port", "PortEntry", "Registry", "RegistryError",
+    "RegressionError", "SchemaVersionError", "Tolerance", "Trajectory", "TutorialSpec",
+    "UnknownPortError", "UnknownProfileError", "UsageError", "Verdict", "calibrate",
+    "compare_trajectories", "default_registry", "gate", "load_golden", "record", "resolve",
+    "run_port", "seed_everything",
     # seed envelopes and executors
     "DaskExecutor", "Envelope", "EnvelopeCheck", "EnvelopeVerdict", "Executor", "Job",
     "JobFailure", "LocalExecutor", "SweepFailedError", "SweepResult", "check_envelope",

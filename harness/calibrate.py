@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.compare import relative_error
-from harness.interface import Params, Trajectory
+from harness.interface import Params, Trajectory, TutorialSpec
 from harness.registry import Registry, default_registry
 from harness.runner import ProgressFn, run_port
 
@@ -29,6 +29,25 @@ class Calibration:
     signal: dict[str, float]
     noise_curve: dict[str, np.ndarray]
     signal_curve: dict[str, np.ndarray]
+
+    def verdicts(self, spec: TutorialSpec) -> list[MetricVerdict]:
+        """Per metric of ``spec``: whether its rtol lies between noise and signal."""
+        return [MetricVerdict(m, self.noise[m], self.signal[m], spec.tolerance(m).rtol)
+                for m in spec.metrics]
+
+
+@dataclass(frozen=True)
+class MetricVerdict:
+    """A tolerance separates when it absorbs the noise and catches the signal."""
+
+    metric: str
+    noise: float
+    signal: float
+    rtol: float
+
+    @property
+    def separates(self) -> bool:
+        return self.noise < self.rtol < self.signal
 
 
 def nudge(params: Params, ulps: int = 1) -> Params:

@@ -109,6 +109,12 @@ class PortCrashError(HarnessError):
     exit_code = EXIT_REGRESSION
 
 
+class SweepFailedError(HarnessError):
+    """Some runs of a sweep failed (each is named); what needed them was not done."""
+
+    exit_code = EXIT_REGRESSION
+
+
 class RegressionError(HarnessError):
     """A run does not match its golden within the spec's tolerances."""
 

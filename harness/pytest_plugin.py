@@ -8,15 +8,26 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from harness.backends import FRAMEWORKS, framework_available
-from harness.golden import GoldenStore
+from harness.errors import HarnessError
+from harness.golden import (
+    GateRequest,
+    GoldenStore,
+    Verdict,
+    default_golden_dir,
+    gate,
+    golden_seed,
+    load_golden,
+    record,
+    record_initial,
+    resolve,
+)
 from harness.interface import Trajectory
-from harness.registry import default_registry
+from harness.registry import Registry, default_registry
 
 MARKERS = {
     "torch": "needs PyTorch (extra: torch)",
@@ -33,7 +44,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--update-golden", action="store_true", default=False,
                     help="rewrite goldens from this run (the test still fails, for review)")
     group.addoption("--golden-dir", default=None,
-                    help="golden store root (default: <rootdir>/golden)")
+                    help="golden store root (default: $RNN_HARNESS_GOLDEN, else the "
+                    "repository's golden/, else ./golden: the CLI's default)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -60,37 +72,87 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.fixture
-def golden_store(request: pytest.FixtureRequest) -> GoldenStore:
-    """The golden store of this test session (``--golden-dir`` or ``<rootdir>/golden``)."""
-    root = request.config.getoption("--golden-dir") or Path(request.config.rootpath, "golden")
-    return GoldenStore(root)
+def harness_registry() -> Registry:
+    """The registry the golden fixtures resolve ports in; override this fixture in a
+    ``conftest.py`` to gate ports registered elsewhere."""
+    return default_registry()
 
 
 @pytest.fixture
-def golden_check(request: pytest.FixtureRequest, golden_store: GoldenStore
-                 ) -> Callable[[Trajectory], None]:
-    """``golden_check(trajectory)`` fails the test unless it matches its golden.
+def golden_dir(request: pytest.FixtureRequest) -> Path:
+    """``--golden-dir``, else the default the CLI uses too (``default_golden_dir``)."""
+    option = request.config.getoption("--golden-dir")
+    return Path(option) if option else default_golden_dir()
+
+
+@pytest.fixture
+def golden_store(golden_dir: Path) -> GoldenStore:
+    """The golden store of this test session."""
+    return GoldenStore(golden_dir)
+
+
+class GoldenCheck:
+    """What ``golden_check`` returns: every check goes through the gate, so a test and
+    ``rnn-harness check`` train with the same (the golden's) seed and judge alike."""
+
+    def __init__(self, update: bool, golden_dir: Path, registry: Registry):
+        self.update, self.golden_dir, self.registry = update, golden_dir, registry
+
+    def _request(self, port_id: str, profile: str, device: str = "cpu") -> GateRequest:
+        return resolve(port_id, profile, device=device, golden_dir=self.golden_dir,
+                       registry=self.registry)
+
+    def __call__(self, traj: Trajectory) -> Verdict:
+        """Fail the test unless ``traj`` (trained with the golden's seed) matches its golden."""
+        __tracebackhide__ = True
+        req = self._request(traj.port_id, traj.profile, str(traj.meta.get("device", "cpu")))
+        if self.update:
+            req.store.write(traj)
+            record_initial(req)
+            _rewritten(req.golden_path)
+        return _judged(gate(req, obtained=traj))
+
+    def run(self, port_id: str, profile: str, device: str = "cpu") -> Verdict:
+        """Train ``port_id`` as ``rnn-harness check`` does and fail unless it matches."""
+        __tracebackhide__ = True
+        req = self._request(port_id, profile, device)
+        if self.update:
+            record(req, seed=_kept_seed(req))
+            _rewritten(req.golden_path)
+        return _judged(gate(req))
+
+
+def _kept_seed(req: GateRequest) -> int | None:
+    """The seed of the golden being rewritten (none yet, or unreadable: the spec's)."""
+    try:
+        return golden_seed(load_golden(req), req)
+    except HarnessError:
+        return None
+
+
+def _rewritten(path: Path) -> None:
+    __tracebackhide__ = True
+    pytest.fail(f"golden rewritten at {path}; review `git diff` and commit with a message "
+                "saying why the numbers moved")
+
+
+def _judged(verdict: Verdict) -> Verdict:
+    __tracebackhide__ = True
+    if not verdict.passed:
+        from harness.report import regression_message
+
+        pytest.fail(regression_message(verdict.comparison, verdict.golden_path), pytrace=False)
+    return verdict
+
+
+@pytest.fixture
+def golden_check(request: pytest.FixtureRequest, golden_dir: Path,
+                 harness_registry: Registry) -> GoldenCheck:
+    """``golden_check(trajectory)`` or ``golden_check.run(port_id, profile)`` fails the test
+    unless the run matches its golden.
 
     With ``--update-golden`` the golden is rewritten and the test still fails, so the
     change is reviewed before it is committed.
     """
-    from harness.checking import load_golden
-    from harness.compare import compare_trajectories
-    from harness.report import regression_message
-
-    def check(traj: Trajectory) -> None:
-        __tracebackhide__ = True
-        if request.config.getoption("--update-golden"):
-            path = golden_store.write(traj)
-            pytest.fail(f"golden rewritten at {path}; review `git diff` and commit with a "
-                        "message saying why the numbers moved")
-        registry = default_registry()
-        spec = registry.spec(traj.tutorial)
-        expected = load_golden(golden_store, traj.port_id, traj.profile, registry)
-        comp = compare_trajectories(traj, expected, spec.metrics, spec.tolerances)
-        if not comp.passed:
-            golden_store.write(traj, obtained=True)
-            pytest.fail(regression_message(comp, golden_store.path(traj.port_id, traj.profile)),
-                        pytrace=False)
-
-    return check
+    return GoldenCheck(bool(request.config.getoption("--update-golden")), golden_dir,
+                       harness_registry)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from harness.backends import FRAMEWORKS, framework_available, install_hint
-from harness.errors import FrameworkMissingError, RegistryError, UnknownPortError
+from harness.errors import FrameworkMissingError, RegistryError, UnknownPortError, UsageError
 from harness.interface import ADAPTER_MEMBERS, PORT_MEMBERS, Port, SpecPort, TutorialSpec
 
 
@@ -35,6 +35,14 @@ class PortEntry:
     @property
     def port_id(self) -> str:
         return f"{self.tutorial}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The ports a command runs, and those ``--all`` skipped (framework not installed)."""
+
+    ports: list[str]
+    skipped: list[str]
 
 
 def _import_target(target: str) -> Any:
@@ -94,6 +102,21 @@ class Registry:
                          "known ports": ", ".join(self._entries)},
                 fix="run `rnn-harness list` to see every port id, and pass one of them.",
             ) from None
+
+    def select(self, ports: Sequence[str], use_all: bool) -> Selection:
+        """The named ports (each checked now, before any training), or with ``use_all``
+        every port whose framework is installed here."""
+        if use_all == bool(ports):
+            raise UsageError("Name the ports to run, or pass --all, but not both.",
+                             context={"ports": " ".join(ports) or None, "--all": use_all},
+                             fix="e.g. `rnn-harness check elman_sine/torch --profile ci` "
+                             "or `rnn-harness check --all --profile ci`.")
+        for port_id in ports:
+            self.get(port_id)
+        if ports:
+            return Selection(list(ports), [])
+        chosen = [p for p in self.ids() if self.available(p)]
+        return Selection(chosen, [p for p in self.ids() if p not in chosen])
 
     def available(self, port_id: str) -> bool:
         return framework_available(self.get(port_id).framework)

@@ -6,6 +6,7 @@ import math
 import time
 import traceback
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -17,10 +18,76 @@ from harness.interface import Port, Trajectory, config_dict, config_hash
 from harness.registry import Registry, default_registry
 from harness.seeding import environment_info, prepare_determinism, seed_everything
 
-#: Called after every epoch with (epochs done, epochs in all, that epoch's metrics).
-__all__ = ["ProgressFn", "parse_device", "run_metadata", "run_port"]
+__all__ = ["ProgressFn", "Started", "parse_device", "run_metadata", "run_port", "start_port",
+           "train_started"]
 
+#: Called after every epoch with (epochs done, epochs in all, that epoch's metrics).
 ProgressFn = Callable[[int, int, Mapping[str, float]], None]
+
+
+@dataclass(frozen=True)
+class Started:
+    """A port built and seeded for one run, before its first epoch."""
+
+    port: Port
+    port_id: str
+    profile: str
+    config: Any
+    seed: int
+    device: str
+    transferred: bool
+
+
+def start_port(
+    port_id: str,
+    profile: str,
+    *,
+    seed: int | None = None,
+    device: str = "cpu",
+    params: Mapping[str, np.ndarray] | None = None,
+    config: Any = None,
+    registry: Registry | None = None,
+) -> Started:
+    """Seed and build ``port_id`` (the first half of ``run_port``): its ``get_params()`` are
+    then the initial weights the run trains from."""
+    registry = registry or default_registry()
+    spec = registry.spec(registry.get(port_id).tutorial)
+    config = config if config is not None else spec.profile(profile)
+    seed = spec.default_seed if seed is None else seed
+    parse_device(device)
+    prepare_determinism()
+    port = registry.load(port_id)
+    seed_everything(seed)
+    port.build(config, seed, device)
+    if params is not None:
+        port.set_params(params)
+    return Started(port, port_id, profile, config, seed, device, params is not None)
+
+
+def train_started(started: Started, progress: ProgressFn | None = None) -> Trajectory:
+    """Train a started port to the end and return its Trajectory."""
+    port, port_id, profile = started.port, started.port_id, started.profile
+    try:
+        metrics, timing = _train(port, started.config, profile, progress)
+    except HarnessError:
+        raise
+    except Exception as exc:  # the port's own bug: say where, keep the innermost frames
+        raise PortCrashError(
+            f"{port_id} raised {type(exc).__name__} during training: {exc}",
+            context={"where": _innermost_frame(exc)},
+            fix="this is a bug in the port (or the framework under it); rerun with "
+            "`python -X dev -m harness ...` under a debugger, or compare with its golden.",
+            tutorial=port_id.split("/")[0], port=port_id, profile=profile,
+        ) from exc
+    return Trajectory(
+        port_id=port_id,
+        profile=profile,
+        metrics=metrics,
+        timing=timing,
+        outputs=port.outputs(),
+        meta=run_metadata(port_id, profile, started.config, started.seed, started.device,
+                          transferred=started.transferred),
+    )
 
 
 def run_port(
@@ -39,38 +106,9 @@ def run_port(
     ``params`` (canonical names) replaces the seeded initial weights, e.g. another
     framework's, for a cross-framework comparison. ``seed`` defaults to the spec's.
     """
-    registry = registry or default_registry()
-    entry = registry.get(port_id)
-    spec = registry.spec(entry.tutorial)
-    config = config if config is not None else spec.profile(profile)
-    seed = spec.default_seed if seed is None else seed
-    parse_device(device)
-    prepare_determinism()
-    port = registry.load(port_id)
-    seed_everything(seed)
-    port.build(config, seed, device)
-    if params is not None:
-        port.set_params(params)
-    try:
-        metrics, timing = _train(port, config, profile, progress)
-    except HarnessError:
-        raise
-    except Exception as exc:  # the port's own bug: say where, keep the innermost frames
-        raise PortCrashError(
-            f"{port_id} raised {type(exc).__name__} during training: {exc}",
-            context={"where": _innermost_frame(exc)},
-            fix="this is a bug in the port (or the framework under it); rerun with "
-            "`python -X dev -m harness ...` under a debugger, or compare with its golden.",
-            tutorial=entry.tutorial, port=port_id, profile=profile,
-        ) from exc
-    return Trajectory(
-        port_id=port_id,
-        profile=profile,
-        metrics=metrics,
-        timing=timing,
-        outputs=port.outputs(),
-        meta=run_metadata(port_id, profile, config, seed, device, transferred=params is not None),
-    )
+    started = start_port(port_id, profile, seed=seed, device=device, params=params,
+                         config=config, registry=registry)
+    return train_started(started, progress)
 
 
 def _innermost_frame(exc: BaseException) -> str:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.envelope import find_seed_batched, record_envelope
-from harness.executor import LocalExecutor
 from harness.golden import GoldenStore
 from harness.registry import default_registry
 from harness.runner import run_port
+from harness.sweep import LocalExecutor, find_seed_batched, record_envelope
 from tests.fakes import fake_registry
 
 pytestmark = pytest.mark.torch

@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from harness.cli import main
-from harness.envelope import classify, epoch_ranges, read_envelope
-from harness.golden import GoldenStore
+from harness.golden import GoldenStore, classify, epoch_ranges, read_envelope
 from harness.runner import run_port
 from tests.envelope.noisy import SPEC, registry_of
 from tests.executor.workers import crash_registry

@@ -7,15 +7,6 @@ import json
 import numpy as np
 import pytest
 
-from harness.envelope import (
-    build_envelope,
-    classify,
-    epoch_ranges,
-    load_envelope,
-    read_envelope,
-    record_envelope,
-    write_envelope,
-)
 from harness.errors import (
     ConfigMismatchError,
     GoldenCorruptError,
@@ -23,10 +14,19 @@ from harness.errors import (
     SchemaVersionError,
     UsageError,
 )
-from harness.executor import LocalExecutor
-from harness.golden import GoldenStore
+from harness.golden import (
+    GoldenStore,
+    build_envelope,
+    classify,
+    epoch_ranges,
+    load_envelope,
+    read_envelope,
+    resolve,
+    write_envelope,
+)
 from harness.interface import Tolerance, Trajectory
 from harness.runner import run_port
+from harness.sweep import LocalExecutor, record_envelope
 from tests.envelope.noisy import SPEC, registry_of
 from tests.fakes import changed_config_registry, fake_registry
 
@@ -110,7 +110,7 @@ def test_missing_envelope_names_the_record_seeds_command(store):
 
 def test_hand_edited_envelope_is_refused(store, recorded):
     path = store.path("noisy/numpy", "ci") / "envelope.csv"
-    path.write_text(path.read_text().replace(",", ",1", 1))
+    path.write_text(path.read_text().replace("\n0,", "\n0,1", 1))  # still numbers
     with pytest.raises(GoldenCorruptError, match="SHA-256"):
         read_envelope(store, "noisy/numpy", "ci")
 
@@ -126,7 +126,8 @@ def test_envelope_of_another_config_is_refused(store):
     record_envelope("fake/numpy", "ci", store, 3, registry=fake_registry(),
                     executor=LocalExecutor(0))
     with pytest.raises(ConfigMismatchError, match="different config"):
-        load_envelope(store, "fake/numpy", "ci", changed_config_registry())
+        load_envelope(resolve("fake/numpy", "ci", golden_dir=store.root,
+                              registry=changed_config_registry()))
 
 
 def test_write_envelope_leaves_no_temp_files(store, recorded):

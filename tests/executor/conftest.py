@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.executor import WORKER_ENV
+from harness.sweep import WORKER_ENV
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.executor import DaskExecutor, Job, JobFailure, LocalExecutor, seed_jobs
 from harness.registry import PortEntry, Registry
 from harness.runner import run_port
+from harness.sweep import DaskExecutor, Job, JobFailure, LocalExecutor, seed_jobs
 from tests.executor.workers import BAD_SEED, crash_registry, killer_registry
 from tests.fakes import fake_registry
 

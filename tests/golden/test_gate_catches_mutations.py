@@ -99,15 +99,13 @@ def test_lr_change_names_the_first_divergent_epoch(tmp_path):
     # the epoch the message names is the one an in-process comparison finds
     from dataclasses import replace
 
-    from harness.checking import load_golden
-    from harness.compare import compare_trajectories
-    from harness.golden import GoldenStore
+    from harness.golden import gate, resolve
     from harness.runner import run_port
     from reference_impls.elman_sine import spec
 
     drifted = run_port("elman_sine/torch", "ci",
                        config=replace(spec.PROFILES["ci"], lr=spec.PROFILES["ci"].lr * 1.01))
-    golden = load_golden(GoldenStore(ROOT / "golden"), "elman_sine/torch", "ci")
-    epoch = compare_trajectories(drifted, golden, ["loss"], spec.TOLERANCES).first_divergent_epoch
+    req = resolve("elman_sine/torch", "ci", golden_dir=ROOT / "golden")
+    epoch = gate(req, obtained=drifted, write_obtained=False).comparison.first_divergent_epoch
     assert epoch is not None
     assert f"first divergent epoch {epoch}." in result.stderr

@@ -5,9 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from harness import golden as golden_mod
 from harness.errors import GoldenCorruptError, GoldenMissingError, SchemaVersionError
-from harness.golden import GoldenStore
+from harness.golden import GoldenStore, _codec
 from harness.runner import run_port
 from tests.fakes import fake_registry
 
@@ -93,7 +92,7 @@ def test_interrupted_write_leaves_the_old_golden_intact(store, traj, monkeypatch
     def crash(src, dst):
         raise KeyboardInterrupt  # killed between writing the temp file and renaming it
 
-    monkeypatch.setattr(golden_mod.os, "replace", crash)
+    monkeypatch.setattr(_codec.os, "replace", crash)
     with pytest.raises(KeyboardInterrupt):
         store.write(traj)
     after = {p.name: p.read_bytes() for p in _csv(store).parent.iterdir()}

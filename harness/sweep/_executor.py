@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from harness.errors import HarnessError, UsageError
+from harness.errors import HarnessError, SweepFailedError, UsageError
 from harness.interface import Trajectory
 from harness.registry import Registry, default_registry
 from harness.runner import run_port
@@ -273,12 +273,6 @@ def _reporter(result: SweepResult, on_result: ResultFn | None) -> ResultFn:
         if on_result is not None:
             on_result(job, outcome)
     return report
-
-
-class SweepFailedError(HarnessError):
-    """Some runs of a sweep failed (each is named); what needed them was not done."""
-
-    exit_code = 1
 
 
 def sweep_error(failures: Sequence[JobFailure], total: int, consequence: str

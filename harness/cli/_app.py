@@ -1,0 +1,150 @@
+"""``rnn-harness``: the argument parser and ``main`` (exit codes 0, 1, 2)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from harness.cli._commands import cmd_calibrate, cmd_check, cmd_list, cmd_record, cmd_report
+from harness.cli._console import err
+from harness.errors import HarnessError
+from harness.registry import Registry, default_registry
+
+EXIT_CODES = """exit codes:
+  0  every port checked matches its golden
+  1  regression: a run left its tolerance, or training diverged (NaN/inf)
+  2  usage or input error: unknown port/profile, missing or broken golden,
+     framework or device not available here; nothing was compared"""
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("ports", nargs="*", metavar="PORT",
+                   help="port ids such as elman_sine/torch (see `rnn-harness list`)")
+    p.add_argument("--all", action="store_true",
+                   help="every registered port whose framework is installed here")
+    p.add_argument("--profile", default="ci",
+                   help="profile name from the tutorial's spec: 'ci' (short, default) or "
+                   "'tutorial' (the article's full settings)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
+    p.add_argument("--golden-dir", type=Path, default=None,
+                   help="root of the golden store (default: $RNN_HARNESS_GOLDEN, else the "
+                   "repository's golden/, else ./golden)")
+
+
+def _add_sweep_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=("local", "dask"), default=None,
+                   help="where a sweep's runs train: local (a process pool here, the default "
+                   "for record --seeds) or dask (dask.distributed; extra: dask)")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="with --executor dask: an existing scheduler (default: start a "
+                   "LocalCluster on loopback)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes (default: one per core, at most one per run; "
+                   "0 with --executor local: train in this process)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="rnn-harness", formatter_class=fmt,
+        description="Train RNN tutorial ports with every RNG seeded and compare their loss/"
+        "perplexity trajectories against recorded goldens.",
+        epilog="examples:\n  rnn-harness list\n  rnn-harness check --all --profile ci\n"
+        "  rnn-harness record elman_sine/torch --profile ci\n\n" + EXIT_CODES)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("list", help="list ports, installed frameworks and profiles",
+                       description="List every registered port, whether its framework is "
+                       "installed here, and the profiles of its tutorial.",
+                       epilog="example:\n  rnn-harness list", formatter_class=fmt)
+    p.set_defaults(func=cmd_list)
+    p = sub.add_parser("record", help="train and write goldens (the only way goldens change)",
+                       formatter_class=fmt,
+                       description="Train each port with the profile's config and seed and "
+                       "write golden/<tutorial>/<port>/<profile>/. Nothing is written unless "
+                       "training completes. Commit the result with a message saying why the "
+                       "numbers moved.",
+                       epilog="examples:\n  rnn-harness record elman_sine/torch --profile ci\n"
+                       "  rnn-harness record --all --profile tutorial\n"
+                       "  rnn-harness record elman_sine/torch --profile tutorial --seeds 32\n"
+                       "  rnn-harness record --all --profile ci --initial-only\n"
+                       "  rnn-harness record sin_cos/mxnet --seeds 8 --executor dask "
+                       "--scheduler tcp://127.0.0.1:8786")
+    _add_run_options(p)
+    p.add_argument("--seed", type=int, default=None, help="seed (default: the spec's)")
+    p.add_argument("--seeds", type=int, default=None, metavar="N",
+                   help="record a seed envelope instead: per-epoch mean, std, min and max over "
+                   "the spec's seed and the N-1 after it (envelope.csv/.json beside the golden)")
+    p.add_argument("--no-batch", action="store_true",
+                   help="with --seeds: one run per seed even where a seed-batched trainer exists")
+    p.add_argument("--initial-only", action="store_true",
+                   help="write only the initial weights (initial_params.npz/.json) an existing "
+                   "golden was trained from, with its seed; its trajectory and meta stay as "
+                   "they are")
+    _add_sweep_options(p)
+    p.set_defaults(func=cmd_record)
+    p = sub.add_parser("check", help="train and compare against goldens (the CI gate)",
+                       formatter_class=fmt,
+                       description="Train each port and compare its per-epoch figures with "
+                       "its golden under the spec's tolerances. Never writes a golden; on a "
+                       "regression the run is saved as *.obtained.* beside it.",
+                       epilog="examples:\n  rnn-harness check --all --profile ci\n"
+                       "  rnn-harness check elman_sine/mxnet --profile tutorial\n"
+                       "  rnn-harness check elman_sine/torch --against elman_sine/mxnet\n"
+                       "  rnn-harness check --all --envelope --executor dask\n\n"
+                       + EXIT_CODES)
+    _add_run_options(p)
+    p.add_argument("--against", metavar="OTHER_PORT", default=None,
+                   help="check against OTHER_PORT's golden instead (same tutorial, e.g. another "
+                   "framework's port): train from its stored initial weights with its seed "
+                   "and compare under the spec's cross-framework tolerances; OTHER_PORT's "
+                   "framework need not be installed")
+    p.add_argument("--envelope", action="store_true",
+                   help="classify each run against its seed envelope (recorded with record "
+                   "--seeds): inside (noise) or a regression, with the epochs it leaves it")
+    _add_sweep_options(p)
+    p.set_defaults(func=cmd_check)
+    p = sub.add_parser("calibrate", help="measure rounding noise vs a 1%% lr change",
+                       formatter_class=fmt,
+                       description="Train each port three times: as specified, with every "
+                       "initial weight nudged by one ulp (a proxy for another CPU's rounding), "
+                       "and with the learning rate raised by 1%%. Prints the largest relative "
+                       "trajectory difference of each against the spec's rtol, which must lie "
+                       "between them. Writes nothing.",
+                       epilog="example:\n  rnn-harness calibrate elman_sine/torch --profile ci")
+    _add_run_options(p)
+    p.set_defaults(func=cmd_calibrate)
+    p = sub.add_parser("report", help="train and write the cross-framework comparison report",
+                       formatter_class=fmt, conflict_handler="resolve",
+                       description="Train each port (default: every available one), compare it "
+                       "with its golden and the other framework's port trained from the same "
+                       "initial weights, and write report.md, a self-contained report.html and "
+                       "the CSVs into --out. Never writes a golden. Needs the report extra.",
+                       epilog="examples:\n  rnn-harness report --out report/\n"
+                       "  rnn-harness report --save-runs runs/ --out report/\n"
+                       "  rnn-harness report --from-runs runs/ --out report/")
+    _add_run_options(p)
+    p.add_argument("--device", action="append", help="cpu (default), cuda or cuda:N; "
+                   "repeat for one row per port and device")
+    p.add_argument("--out", type=Path, default=Path("report"),
+                   help="output folder (default: ./report)")
+    p.add_argument("--save-runs", type=Path, metavar="DIR",
+                   help="also save every run (CSV + JSON) into DIR, for --from-runs")
+    p.add_argument("--from-runs", type=Path, metavar="DIR", action="append",
+                   help="build the report from runs saved with --save-runs, without training; "
+                   "repeat to merge folders saved in several environments into one report")
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None,
+         registry_factory: Callable[[], Registry] = default_registry) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args, registry_factory()))
+    except HarnessError as exc:
+        err.print(str(exc), markup=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("Interrupted: no golden was changed.")
+        return 130

@@ -1,0 +1,191 @@
+"""The commands behind ``rnn-harness``: each resolves its requests, calls the gate (or
+the runner, the sweeps, the report) and prints; none holds policy of its own."""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+
+from rich.table import Table
+
+from harness.backends import FRAMEWORKS, framework_available
+from harness.cli import _sweeps
+from harness.cli._console import err, logged_progress_bar, out, progress_bar
+from harness.errors import EXIT_REGRESSION, DivergenceError, HarnessError, UsageError
+from harness.golden import (
+    GateRequest,
+    GoldenStore,
+    Verdict,
+    default_golden_dir,
+    gate,
+    record,
+    record_initial,
+    resolve,
+)
+from harness.registry import Registry
+
+
+def _store(args: argparse.Namespace) -> GoldenStore:
+    return GoldenStore(args.golden_dir or default_golden_dir())
+
+
+def _requests(args: argparse.Namespace, registry: Registry, ports: list[str],
+              against: str | None = None) -> list[GateRequest]:
+    """Every request resolved (and so validated) before anything trains."""
+    return [resolve(p, args.profile, device=args.device, golden_dir=args.golden_dir,
+                    registry=registry, against=against) for p in ports]
+
+
+def _skipped_row(registry: Registry, port_id: str, profile: str, width: int) -> list[str]:
+    fw = registry.get(port_id).framework
+    return [port_id, profile, f"skipped (pip install 'rnn-harness[{fw}]')", *[""] * width]
+
+
+def cmd_list(args: argparse.Namespace, registry: Registry) -> int:
+    frameworks = ", ".join(f"{f} ({'installed' if framework_available(f) else 'missing'})"
+                           for f in FRAMEWORKS)
+    out.print(f"frameworks: {frameworks}")
+    table = Table("port", "framework", "available", "profiles", "source")
+    for entry in registry.entries():
+        spec = registry.spec(entry.tutorial)
+        profiles = ", ".join(f"{n} ({getattr(c, 'epochs', '?')} epochs)"
+                             for n, c in spec.profiles.items())
+        table.add_row(entry.port_id, entry.framework,
+                      "yes" if framework_available(entry.framework) else
+                      f"no: pip install 'rnn-harness[{entry.framework}]'",
+                      profiles, textwrap.shorten(spec.source, 50))
+    out.print(table)
+    return 0
+
+
+def cmd_record(args: argparse.Namespace, registry: Registry) -> int:
+    selection = registry.select(args.ports, args.all)
+    for port_id in selection.skipped:
+        err.print(f"skipped {port_id}: its framework is not installed")
+    if args.initial_only and (args.seeds is not None or args.seed is not None):
+        raise UsageError("--initial-only writes the weights an existing golden was trained "
+                         "from, with that golden's seed: it takes no --seed or --seeds.",
+                         context={"--seed": args.seed, "--seeds": args.seeds},
+                         fix="drop --seed/--seeds, or drop --initial-only to record anew.")
+    if args.seeds is not None:
+        return _sweeps.record_envelopes(args, registry, _store(args), selection.ports)
+    requests = _requests(args, registry, selection.ports)
+    for req in requests:
+        if args.initial_only:
+            path = record_initial(req)
+            out.print(f"wrote the initial weights of {req.port_id} ({req.profile}) -> {path}")
+            continue
+        with progress_bar(f"record {req.port_id} ({req.profile})") as bar:
+            traj = record(req, seed=args.seed, progress=bar)
+        last = {k: f"{v[-1]:.6g}" for k, v in traj.metrics.items()}
+        out.print(f"recorded {req.port_id} ({req.profile}): {traj.num_epochs} epochs, final "
+                  f"{last} -> {req.golden_path}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace, registry: Registry) -> int:
+    if args.against is not None and (args.all or args.envelope):
+        raise UsageError("--against checks named ports against one other port's golden; it "
+                         "takes no --all and no --envelope.",
+                         context={"--against": args.against, "--all": args.all,
+                                  "--envelope": args.envelope},
+                         fix="e.g. `rnn-harness check elman_sine/torch --against "
+                         "elman_sine/mxnet --profile ci`.")
+    selection = registry.select(args.ports, args.all)
+    if args.envelope or args.executor or args.scheduler:
+        return _sweeps.check_envelopes(args, registry, _store(args), selection)
+    requests = _requests(args, registry, selection.ports, args.against)
+    against = f" against {args.against}" if args.against else ""
+    table = Table("port", "profile", "status", "epochs", "final", "max rel err",
+                  "first divergent", "s/epoch", title=f"rnn-harness check{against} "
+                  f"({args.profile})")
+    worst = 0
+    for req in requests:
+        try:
+            with progress_bar(f"check {req.port_id}{against} ({req.profile})") as bar:
+                verdict = gate(req, progress=bar)
+            worst = max(worst, _verdict_row(verdict, table))
+        except HarnessError as exc:
+            err.print(str(exc), markup=False)
+            status = "DIVERGED" if isinstance(exc, DivergenceError) else "ERROR"
+            table.add_row(req.port_id, args.profile, status, *[""] * 5)
+            worst = max(worst, exc.exit_code)
+    for port_id in selection.skipped:
+        table.add_row(*_skipped_row(registry, port_id, args.profile, 5))
+    out.print(table)
+    return worst
+
+
+def _verdict_row(verdict: Verdict, table: Table) -> int:
+    from harness.report import regression_message
+
+    comp, obtained, req = verdict.comparison, verdict.obtained, verdict.request
+    for note in verdict.notes:
+        err.print(f"note: {note}", markup=False)
+    if not comp.passed:
+        err.print(regression_message(comp, verdict.golden_path), markup=False)
+    final = ", ".join(f"{k} {v[-1]:.5g}" for k, v in obtained.metrics.items())
+    first = "" if comp.first_divergent_epoch is None else str(comp.first_divergent_epoch)
+    gated = min((m.gated_epochs for m in comp.metrics), default=obtained.num_epochs)
+    epochs = str(obtained.num_epochs) + (f" ({gated} gated)" if gated < obtained.num_epochs
+                                         else "")
+    per_epoch = obtained.timing["wall_s"].mean() if obtained.num_epochs else 0.0
+    table.add_row(req.port_id, req.profile, "pass" if comp.passed else "REGRESSION", epochs,
+                  final, f"{comp.max_rel_error:.2g}", first, f"{per_epoch:.3f}")
+    return 0 if comp.passed else EXIT_REGRESSION
+
+
+def cmd_calibrate(args: argparse.Namespace, registry: Registry) -> int:
+    from harness.calibrate import calibrate
+
+    ports = registry.select(args.ports, args.all).ports
+    table = Table("port", "profile", "metric", "noise (1 ulp)", "signal (lr +1%)",
+                  "spec rtol", "verdict", title="tolerance calibration (max relative difference)")
+    for port_id in ports:
+        with progress_bar(f"calibrate {port_id} ({args.profile})") as bar:
+            cal = calibrate(port_id, args.profile, registry=registry, progress=bar)
+        for v in cal.verdicts(registry.spec(registry.get(port_id).tutorial)):
+            table.add_row(port_id, args.profile, v.metric, f"{v.noise:.3g}", f"{v.signal:.3g}",
+                          f"{v.rtol:g}", "ok" if v.separates else "TOLERANCE DOES NOT SEPARATE")
+    out.print(table)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, registry: Registry) -> int:
+    from harness.report import (
+        collect_runs,
+        load_runs,
+        report_files,
+        require_report_extra,
+        save_runs,
+    )
+
+    require_report_extra()
+    if args.from_runs:
+        if args.ports or args.all or args.save_runs:
+            raise UsageError("--from-runs builds from saved runs: name no ports, no --all "
+                             "and no --save-runs with it.",
+                             context={"--from-runs": args.from_runs},
+                             fix="e.g. `rnn-harness report --from-runs runs-torch/ --from-runs "
+                             "runs-jax/ --out report/`.")
+        runs = load_runs(args.from_runs)
+    else:
+        selection = registry.select(args.ports, args.all or not args.ports)
+        for port_id in selection.skipped:
+            err.print(f"skipped {port_id}: its framework is not installed")
+        runs = collect_runs(selection.ports, args.profile, args.device or ["cpu"],
+                            registry=registry, golden=_store(args),
+                            progress=logged_progress_bar)
+        runs.command = _report_command(args)
+        if args.save_runs:
+            out.print(f"runs saved -> {save_runs(runs, args.save_runs)}")
+    paths = report_files(runs, _store(args), args.out, registry)
+    out.print(f"report written -> {paths['report.html']} ({len(runs.runs)} runs, "
+              f"{len(runs.failures)} failed)")
+    return 0
+
+
+def _report_command(args: argparse.Namespace) -> str:
+    devices = " ".join(f"--device {d}" for d in args.device or ["cpu"])
+    return (f"rnn-harness report {' '.join(args.ports) or '--all'} --profile {args.profile} "
+            f"{devices} --out {args.out}")

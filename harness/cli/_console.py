@@ -1,0 +1,69 @@
+"""Where the CLI prints: tables on stdout, messages and progress bars on stderr."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from harness.runner import ProgressFn
+
+if TYPE_CHECKING:
+    from harness.sweep import Job, ResultFn
+
+# Wide enough for the tables when output goes to a file or CI log (rich assumes 80 there).
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+
+
+def progress_bar_columns() -> tuple[ProgressColumn, ...]:
+    return (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[last]}"), TimeElapsedColumn())
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[ProgressFn]:
+    """A transient rich progress bar on stderr, fed by the runner's per-epoch callback."""
+    with Progress(*progress_bar_columns(), console=err, transient=True) as bar:
+        task = bar.add_task(label, total=None, last="")
+
+        def update(done: int, total: int, metrics: object) -> None:
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in dict(metrics).items())  # type: ignore[call-overload]
+            bar.update(task, completed=done, total=total or None, last=shown)
+
+        yield update
+
+
+@contextmanager
+def logged_progress_bar(label: str) -> Iterator[ProgressFn]:
+    """``progress_bar``, then a ``done`` line that stays in the log."""
+    with progress_bar(label) as bar:
+        yield bar
+    err.print(f"done {label}")
+
+
+@contextmanager
+def sweep_progress(label: str) -> Iterator[ResultFn]:
+    """A progress bar over a sweep's jobs; each failed job is printed as it arrives."""
+    from harness.sweep import JobFailure
+
+    with Progress(*progress_bar_columns(), console=err, transient=True) as bar:
+        task = bar.add_task(label, total=None, last="")
+
+        def update(job: Job, outcome: object) -> None:
+            if isinstance(outcome, JobFailure):
+                err.print(f"failed: {job.label}: {outcome.message}", markup=False)
+            bar.update(task, advance=1, last=job.label)
+
+        yield update

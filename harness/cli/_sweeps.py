@@ -1,0 +1,96 @@
+"""``record --seeds N`` and ``check --envelope``: seed envelopes, trained as sweeps."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+
+from harness.cli._console import err, out, sweep_progress
+from harness.errors import EXIT_REGRESSION, HarnessError, UsageError
+from harness.golden import GoldenStore
+from harness.registry import Registry, Selection
+
+if TYPE_CHECKING:
+    from harness.sweep import EnvelopeCheck, Executor
+
+
+def executor(args: argparse.Namespace) -> Executor | None:
+    """The executor ``--executor``/``--scheduler``/``--workers`` name (None: in process)."""
+    from harness.sweep import make_executor
+
+    if args.executor is None and args.scheduler is None:
+        return None
+    return make_executor(args.executor or "local", scheduler=args.scheduler,
+                         workers=args.workers)
+
+
+def record_envelopes(args: argparse.Namespace, registry: Registry, store: GoldenStore,
+                     ports: list[str]) -> int:
+    from harness.sweep import record_envelopes
+
+    if args.seed is not None:
+        raise UsageError("--seed and --seeds exclude each other.",
+                         context={"--seed": args.seed, "--seeds": args.seeds},
+                         fix="an envelope's seeds are the golden's seed and the N-1 after it: "
+                         "drop --seed.")
+    with sweep_progress(f"record {args.seeds}-seed envelopes ({args.profile})") as bar:
+        done = record_envelopes(ports, args.profile, store, args.seeds, device=args.device,
+                                executor=executor(args), registry=registry,
+                                batched=not args.no_batch, on_result=bar)
+    worst = 0
+    for port_id, env in done.items():
+        if isinstance(env, HarnessError):
+            err.print(str(env), markup=False)
+            worst = max(worst, env.exit_code)
+            continue
+        out.print(f"recorded {len(env.seeds)}-seed envelope of {port_id} ({args.profile}), "
+                  f"{env.meta['computation']} -> {store.path(port_id, args.profile)}")
+    return worst
+
+
+def check_envelopes(args: argparse.Namespace, registry: Registry, store: GoldenStore,
+                    selection: Selection) -> int:
+    from harness.sweep import EnvelopeCheck, check_envelopes
+
+    if not args.envelope:
+        raise UsageError("--executor and --scheduler apply to sweeps: `record --seeds N` "
+                         "and `check --envelope`.", context={"--executor": args.executor},
+                         fix="add --envelope, or drop --executor/--scheduler.")
+    table = Table("port", "profile", "envelope", "outside at epochs", "seeds",
+                  "single-seed golden", "final", title=f"rnn-harness check --envelope "
+                  f"({args.profile})")
+    with sweep_progress(f"check --envelope ({args.profile})") as bar:
+        done = check_envelopes(selection.ports, args.profile, store, device=args.device,
+                               executor=executor(args), registry=registry, on_result=bar)
+    worst = 0
+    for port_id, res in done.items():
+        if not isinstance(res, EnvelopeCheck):
+            err.print(str(res), markup=False)
+            table.add_row(port_id, args.profile, "ERROR", "", "", "", "")
+            worst = max(worst, res.exit_code)
+            continue
+        worst = max(worst, _envelope_row(port_id, args.profile, res, store, table))
+    for port_id in selection.skipped:
+        fw = registry.get(port_id).framework
+        table.add_row(port_id, args.profile, f"skipped (pip install 'rnn-harness[{fw}]')",
+                      "", "", "", "")
+    out.print(table)
+    return worst
+
+
+def _envelope_row(port_id: str, profile: str, res: EnvelopeCheck, store: GoldenStore,
+                  table: Table) -> int:
+    from harness.golden import epoch_ranges, verdict_message
+
+    verdict, golden = res.verdict, res.golden
+    if not verdict.inside:
+        err.print(verdict_message(verdict, store.path(port_id, profile)), markup=False)
+    single = ("none recorded" if golden is None else "pass" if golden.passed else
+              f"REGRESSION (epoch {golden.first_divergent_epoch}, "
+              f"max rel err {golden.max_rel_error:.2g})")
+    final = ", ".join(f"{k} {v[-1]:.5g}" for k, v in res.obtained.metrics.items())
+    table.add_row(port_id, profile, "inside" if verdict.inside else "REGRESSION",
+                  epoch_ranges(verdict.outside_epochs), str(verdict.seeds), single, final)
+    return 0 if verdict.inside else EXIT_REGRESSION

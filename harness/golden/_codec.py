@@ -1,0 +1,234 @@
+"""The one file format of the golden store: a data file (CSV text, or a compressed NPZ of
+float arrays) beside a JSON meta file that holds its schema version and SHA-256.
+
+Writes are atomic (a temp file in the same folder, then a rename) and the meta file is
+written last, so a reader that verifies the SHA-256 detects a hand-edited or half-written
+pair. Never pickle: NPZ members are plain numeric arrays, read with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from harness.errors import GoldenCorruptError, GoldenMissingError, SchemaVersionError
+
+T = TypeVar("T")
+
+#: Every zip member gets this timestamp, so equal arrays always encode to equal bytes
+#: (git then stores a ci and a tutorial golden's identical initial weights once).
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class FileKind:
+    """One kind of data + meta pair: its file names, the meta key holding the data's
+    SHA-256, the meta fields a reader requires, and the schema version it reads."""
+
+    noun: str
+    data: str
+    meta: str
+    sha_key: str
+    required: tuple[str, ...] = ()
+    schema: int = 1
+
+    def tagged(self, tag: str) -> FileKind:
+        """The same kind under other names, ``trajectory.<tag>.csv`` (obtained files)."""
+        def name(file: str) -> str:
+            stem, dot, ext = file.rpartition(".")
+            return f"{stem}.{tag}{dot}{ext}"
+        return FileKind(self.noun, name(self.data), name(self.meta), self.sha_key,
+                        self.required, self.schema)
+
+
+@dataclass(frozen=True)
+class Where:
+    """Whose file it is, for error messages: the port, the profile and the command that
+    (re)writes it."""
+
+    port_id: str
+    profile: str
+    record: str
+
+    def _ids(self) -> dict[str, str]:
+        return {"tutorial": self.port_id.split("/")[0], "port": self.port_id,
+                "profile": self.profile}
+
+    def missing(self, kind: FileKind, folder: Path) -> GoldenMissingError:
+        return GoldenMissingError(
+            f"No {kind.noun} is recorded for {self.port_id} with profile {self.profile!r}.",
+            context={"looked in": folder},
+            fix=f"record one on purpose: `{self.record}`, review it and commit it with a "
+            "message saying why.", **self._ids())
+
+    def corrupt(self, path: Path, kind: FileKind, what: str) -> GoldenCorruptError:
+        return GoldenCorruptError(
+            f"The {kind.noun} file {path.name} for {self.port_id} ({self.profile}) is "
+            f"unreadable: {what}.",
+            context={"file": path},
+            fix=f"restore it from git (`git checkout -- {path.parent}`) or re-record it on "
+            f"purpose: `{self.record}`.", **self._ids())
+
+    def schema(self, path: Path, kind: FileKind, version: object) -> SchemaVersionError:
+        return SchemaVersionError(
+            f"The {kind.noun} {path.name} for {self.port_id} has schema version {version!r}; "
+            f"this harness reads version {kind.schema}.",
+            context={"file": path},
+            fix="use the rnn-harness version that wrote it, or re-record it with this one: "
+            f"`{self.record}`.", **self._ids())
+
+
+# ---------------------------------------------------------------- encoding
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def meta_text(meta: Mapping[str, Any]) -> str:
+    """Sorted keys, two-space indent, one trailing newline: stable, reviewable diffs."""
+    return json.dumps(meta, indent=2, sort_keys=True) + "\n"
+
+
+def csv_text(columns: Mapping[str, np.ndarray], rows: int) -> str:
+    """``epoch`` then one column per entry, one row per epoch, floats in round-trip repr."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["epoch", *columns])
+    for i in range(rows):
+        writer.writerow([i, *(repr(float(v[i])) for v in columns.values())])
+    return out.getvalue()
+
+
+def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """A compressed NPZ with fixed member timestamps (the same arrays, the same bytes)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, value in arrays.items():
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.ascontiguousarray(value), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, member.getvalue(), compresslevel=9)
+    return buf.getvalue()
+
+
+def encode(kind: FileKind, data: str | bytes, meta: Mapping[str, Any]) -> tuple[bytes, str]:
+    """(data bytes, meta text) with the schema version and the data's SHA-256 set."""
+    raw = data.encode() if isinstance(data, str) else data
+    full = {**meta, "schema_version": kind.schema, kind.sha_key: sha256(raw)}
+    return raw, meta_text(full)
+
+
+def write(folder: Path, kind: FileKind, data: str | bytes, meta: Mapping[str, Any]) -> Path:
+    """Write the pair atomically, the data first and the meta (holding its SHA-256) last."""
+    raw, text = encode(kind, data, meta)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(folder / kind.data, raw)
+    atomic_write(folder / kind.meta, text.encode())
+    return folder
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temp file and a rename (never half-written)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def exists(folder: Path, kind: FileKind) -> bool:
+    return (folder / kind.meta).exists() and (folder / kind.data).exists()
+
+
+def read(folder: Path, kind: FileKind, where: Where, decode: Callable[[bytes, dict[str, Any]], T]
+         ) -> tuple[T, dict[str, Any]]:
+    """The verified (decoded data, meta): present, JSON, known schema, required fields,
+    decodable, matching SHA-256. Every defect raises a ``GoldenError`` naming the fix.
+    ``decode`` runs before the checksum, so a garbled file names its bad line."""
+    if not exists(folder, kind):
+        raise where.missing(kind, folder)
+    meta = _read_meta(folder / kind.meta, kind, where)
+    raw = (folder / kind.data).read_bytes()
+    value = decode(raw, meta)
+    if sha256(raw) != meta[kind.sha_key]:
+        raise where.corrupt(folder / kind.data, kind,
+                            f"its SHA-256 differs from the one {kind.meta} recorded (edited by "
+                            "hand, or written by an interrupted record)")
+    return value, meta
+
+
+def _read_meta(path: Path, kind: FileKind, where: Where) -> dict[str, Any]:
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise where.corrupt(path, kind, f"invalid JSON at line {exc.lineno} column "
+                            f"{exc.colno}") from None
+    if not isinstance(meta, dict):
+        raise where.corrupt(path, kind, "the top level is not a JSON object")
+    if meta.get("schema_version") != kind.schema:
+        raise where.schema(path, kind, meta.get("schema_version"))
+    missing = [k for k in (*kind.required, kind.sha_key) if k not in meta]
+    if missing:
+        raise where.corrupt(path, kind, f"missing field(s) {', '.join(missing)}")
+    return meta
+
+
+def csv_columns(text: str, header: Sequence[str], rows: int, path: Path, kind: FileKind,
+                where: Where) -> dict[str, np.ndarray]:
+    """The columns of ``csv_text`` output, checked against the header and row count the
+    meta file states."""
+    table = list(csv.reader(io.StringIO(text)))
+    if not table or table[0] != list(header):
+        raise where.corrupt(path, kind, f"header is {table[0] if table else 'missing'}, "
+                            f"expected {list(header)}")
+    body = table[1:]
+    if len(body) != rows:
+        raise where.corrupt(path, kind, f"{len(body)} rows where {kind.meta} says {rows} "
+                            "epochs (truncated?)")
+    for line, row in enumerate(body, 2):
+        if len(row) != len(header):
+            raise where.corrupt(path, kind, f"line {line} has {len(row)} fields, expected "
+                                f"{len(header)}")
+        if not _floats(row):
+            raise where.corrupt(path, kind, f"line {line} holds a value that is not a number")
+    values = np.array(body, dtype=np.float64).reshape(len(body), len(header))
+    return {name: values[:, i] for i, name in enumerate(header)}
+
+
+def _floats(row: list[str]) -> bool:
+    try:
+        [float(v) for v in row]
+    except ValueError:
+        return False
+    return True
+
+
+def npz_arrays(raw: bytes, path: Path, kind: FileKind, where: Where) -> dict[str, np.ndarray]:
+    """The arrays of an NPZ, never unpickling anything."""
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise where.corrupt(path, kind, f"not a plain-array NPZ ({exc})") from None

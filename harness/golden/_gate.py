@@ -1,0 +1,273 @@
+"""The gate: the one routine that compares a run with a golden.
+
+Modelled on pytest-regressions' ``perform_regression_check``: resolve the request once
+(port, profile, seed, device, golden dir, and the golden's port for a cross-environment
+check), load and verify the golden, run (unless the caller has the run), compare, write
+the obtained files, and return a verdict. The CLI, the pytest plugin, the report and the
+envelope check all call ``gate``; nothing else compares a run with a golden.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.compare import Comparison, compare_trajectories
+from harness.errors import ConfigMismatchError, UsageError
+from harness.golden._envelope import Envelope, read_envelope, record_envelope_command
+from harness.golden._store import GoldenStore, record_command, record_initial_command
+from harness.interface import (
+    Params,
+    Tolerance,
+    Trajectory,
+    TutorialSpec,
+    config_hash,
+)
+from harness.registry import Registry, default_registry
+from harness.runner import ProgressFn, parse_device, run_port, start_port, train_started
+from harness.seeding import environment_info
+
+GOLDEN_DIR_ENV = "RNN_HARNESS_GOLDEN"
+
+
+def default_golden_dir() -> Path:
+    """``$RNN_HARNESS_GOLDEN``, else the repository's ``golden/`` beside this package,
+    else ``./golden``: the one default the CLI and the plugin share."""
+    if os.environ.get(GOLDEN_DIR_ENV):
+        return Path(os.environ[GOLDEN_DIR_ENV]).resolve()
+    beside = Path(__file__).resolve().parents[2] / "golden"
+    return beside if beside.is_dir() else Path("golden").resolve()
+
+
+@dataclass(frozen=True)
+class GateRequest:
+    """One resolved gate request. Build it with ``resolve``.
+
+    ``against`` names another port of the same tutorial (usually another framework's)
+    whose golden and stored initial weights this port is checked against, under the
+    spec's cross-framework tolerances.
+    """
+
+    port_id: str
+    profile: str
+    device: str
+    store: GoldenStore
+    registry: Registry
+    spec: TutorialSpec
+    against: str | None = None
+
+    @property
+    def golden_port(self) -> str:
+        """Whose golden the run is compared with."""
+        return self.against or self.port_id
+
+    @property
+    def golden_path(self) -> Path:
+        return self.store.path(self.golden_port, self.profile)
+
+    @property
+    def tolerances(self) -> Mapping[str, Tolerance]:
+        return self.spec.cross_framework if self.against else self.spec.tolerances
+
+
+def resolve(port_id: str, profile: str, *, device: str = "cpu",
+            golden_dir: str | os.PathLike[str] | None = None,
+            registry: Registry | None = None, against: str | None = None) -> GateRequest:
+    """Validate every part of a request before anything is read or trained."""
+    registry = registry or default_registry()
+    entry = registry.get(port_id)
+    spec = registry.spec(entry.tutorial)
+    spec.profile(profile)
+    parse_device(device)
+    store = GoldenStore(default_golden_dir() if golden_dir is None else golden_dir)
+    req = GateRequest(port_id, profile, device, store, registry, spec, against)
+    if against is not None:
+        _check_against(req, registry.get(against).tutorial)
+    return req
+
+
+def _check_against(req: GateRequest, tutorial: str) -> None:
+    if tutorial != req.spec.name:
+        raise UsageError(
+            f"--against {req.against} is a port of {tutorial}, not of {req.spec.name}.",
+            context={"port": req.port_id, "--against": req.against},
+            fix=f"name a port of the same tutorial, e.g. another framework's {req.spec.name} "
+            "port (`rnn-harness list`).")
+    missing = [m for m in req.spec.metrics if not (req.spec.cross_framework.get(m)
+                                                   or req.spec.cross_framework.get("default"))]
+    if missing:
+        raise UsageError(
+            f"Tutorial {req.spec.name} states no cross-framework tolerance for "
+            f"{', '.join(missing)}.", context={"--against": req.against},
+            fix="measure one and add it to the spec's cross_framework table.",
+            tutorial=req.spec.name, port=req.port_id, profile=req.profile)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A run, its golden, how they compare, and where the obtained files went (if written).
+    ``notes`` say what a reader must know to trust a cross-environment comparison."""
+
+    request: GateRequest
+    obtained: Trajectory
+    expected: Trajectory
+    comparison: Comparison
+    obtained_path: Path | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return self.comparison.passed
+
+    @property
+    def golden_path(self) -> Path:
+        return self.request.golden_path
+
+
+def _refuse_config(req: GateRequest, what: str, recorded: object, fix_command: str,
+                   extra: Mapping[str, object] | None = None) -> ConfigMismatchError:
+    return ConfigMismatchError(
+        f"The {what} for {req.golden_port} ({req.profile}) was recorded with a different "
+        "config.",
+        context={"recorded config_hash": recorded,
+                 "current config_hash": config_hash(req.spec.profile(req.profile)),
+                 **(extra or {})},
+        fix="if the spec's profile changed on purpose, re-record: "
+        f"`{fix_command}` and say why in the commit; otherwise restore the profile in "
+        "spec.py.", tutorial=req.spec.name, port=req.golden_port, profile=req.profile)
+
+
+def load_golden(req: GateRequest) -> Trajectory:
+    """Read and verify the golden; refuse one recorded for a different configuration."""
+    golden = req.store.read(req.golden_port, req.profile)
+    if golden.meta["config_hash"] != config_hash(req.spec.profile(req.profile)):
+        raise _refuse_config(req, "golden", golden.meta["config_hash"],
+                             record_command(req.golden_port, req.profile),
+                             {"golden config": golden.meta.get("config")})
+    return golden
+
+
+def load_envelope(req: GateRequest) -> Envelope:
+    """Read and verify the seed envelope; refuse one recorded for another configuration."""
+    env = read_envelope(req.store, req.golden_port, req.profile)
+    if env.meta.get("config_hash") != config_hash(req.spec.profile(req.profile)):
+        raise _refuse_config(req, "envelope", env.meta.get("config_hash"),
+                             record_envelope_command(req.golden_port, req.profile,
+                                                     len(env.seeds)))
+    return env
+
+
+def load_initial(req: GateRequest, golden: Trajectory) -> Params:
+    """The golden's stored initial weights, refused unless they belong to that golden."""
+    params, meta = req.store.read_initial(req.golden_port, req.profile)
+    for key in ("seed", "config_hash"):
+        if meta[key] != golden.meta.get(key):
+            raise ConfigMismatchError(
+                f"The initial weights of {req.golden_port} ({req.profile}) belong to another "
+                f"golden: their {key} is {meta[key]!r}, the golden's {golden.meta.get(key)!r}.",
+                context={"folder": req.golden_path},
+                fix="re-record them on purpose: "
+                f"`{record_initial_command(req.golden_port, req.profile)}`.",
+                tutorial=req.spec.name, port=req.golden_port, profile=req.profile)
+    return params
+
+
+def golden_seed(golden: Trajectory, req: GateRequest) -> int:
+    """The seed a check must train with: the one the golden was recorded with."""
+    seed = golden.meta.get("seed")
+    return seed if isinstance(seed, int) else req.spec.default_seed
+
+
+def gate(req: GateRequest, obtained: Trajectory | None = None, *,
+         progress: ProgressFn | None = None, write_obtained: bool = True) -> Verdict:
+    """Load and verify the golden, train (unless ``obtained`` is given), compare, and on a
+    mismatch write ``*.obtained.*`` beside the golden. The golden is read first, so a
+    missing or broken golden fails before any training time is spent."""
+    expected = load_golden(req)
+    seed = golden_seed(expected, req)
+    if obtained is None:
+        obtained = _run(req, seed, expected, progress)
+    elif obtained.meta.get("seed", seed) != seed:
+        raise ConfigMismatchError(
+            f"The run of {req.port_id} ({req.profile}) used seed {obtained.meta.get('seed')}"
+            f", its golden seed {seed}.",
+            context={"golden": req.golden_path},
+            fix=f"train with the golden's seed ({seed}), e.g. run_port(..., seed={seed}), or "
+            "re-record the golden on purpose with the seed you want.",
+            tutorial=req.spec.name, port=req.port_id, profile=req.profile)
+    comparison = compare_trajectories(obtained, expected, req.spec.metrics, req.tolerances)
+    path = None
+    if not comparison.passed and write_obtained:
+        path = write_obtained_files(req, obtained)
+    return Verdict(req, obtained, expected, comparison, path, _notes(req, expected, obtained))
+
+
+def _run(req: GateRequest, seed: int, golden: Trajectory, progress: ProgressFn | None
+         ) -> Trajectory:
+    """The port's run for this request: seeded as the golden was, and for a check against
+    another port, started from that golden's initial weights with the same-model config."""
+    if req.against is None:
+        return run_port(req.port_id, req.profile, seed=seed, device=req.device,
+                        registry=req.registry, progress=progress)
+    params = load_initial(req, golden)
+    traj = run_port(req.port_id, req.profile, seed=seed, device=req.device, params=params,
+                    config=req.spec.same_model_config(req.profile), registry=req.registry,
+                    progress=progress)
+    traj.meta["against"] = req.against
+    return traj
+
+
+def _notes(req: GateRequest, golden: Trajectory, obtained: Trajectory) -> tuple[str, ...]:
+    """Config fields the golden's run and this run differ in (the spec's cross_config)."""
+    if req.against is None:
+        return ()
+    ours, theirs = obtained.meta.get("config") or {}, golden.meta.get("config") or {}
+    return tuple(f"config {k}: {req.golden_port}'s golden {theirs.get(k)!r}, this run "
+                 f"{ours.get(k)!r} (the spec's cross_config; the comparison assumes it does "
+                 f"not change {req.golden_port}'s model)"
+                 for k in sorted(set(ours) | set(theirs)) if ours.get(k) != theirs.get(k))
+
+
+def write_obtained_files(req: GateRequest, obtained: Trajectory) -> Path | None:
+    """The obtained files beside the port's golden (tagged with the other port for a check
+    against it); ``None`` when that folder is not writable (the verdict stands either way)."""
+    tag = f"against-{req.against.partition('/')[2]}" if req.against else ""
+    try:
+        return req.store.write(obtained, obtained=True, tag=tag)
+    except OSError:
+        return None
+
+
+def record(req: GateRequest, *, seed: int | None = None,
+           progress: ProgressFn | None = None) -> Trajectory:
+    """Train and write the run as the golden, with the initial weights it trained from
+    (the only writer of goldens). Training finishes before anything is written, so a
+    failed run changes nothing."""
+    started = start_port(req.port_id, req.profile, seed=seed, device=req.device,
+                         registry=req.registry)
+    initial = started.port.get_params()
+    traj = train_started(started, progress)
+    req.store.write(traj)
+    req.store.write_initial(req.port_id, req.profile, initial, _initial_meta(traj.meta))
+    return traj
+
+
+def record_initial(req: GateRequest) -> Path:
+    """Write only the initial weights of an existing golden (``record --initial-only``):
+    the port built with the golden's seed and config; the golden's own files stay as
+    they are."""
+    golden = load_golden(req)
+    started = start_port(req.port_id, req.profile, seed=golden_seed(golden, req),
+                         device=req.device, registry=req.registry)
+    meta = {**_initial_meta(golden.meta), "device": req.device}
+    return req.store.write_initial(req.port_id, req.profile, started.port.get_params(), meta)
+
+
+def _initial_meta(run_meta: Mapping[str, Any]) -> dict[str, Any]:
+    env = environment_info()
+    return {"seed": run_meta["seed"], "config_hash": run_meta["config_hash"],
+            "config": run_meta.get("config"), "device": run_meta.get("device", "cpu"),
+            "versions": env.get("versions")}

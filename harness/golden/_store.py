@@ -1,0 +1,120 @@
+"""The golden store: ``golden/<tutorial>/<port>/<profile>/`` holding the trajectory
+(``trajectory.csv`` + ``meta.json``), the initial weights it was trained from
+(``initial_params.npz`` + ``.json``) and, where recorded, a seed envelope. Every file
+pair goes through the one codec (``_codec``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.golden import _codec
+from harness.golden._codec import FileKind, Where
+from harness.interface import Trajectory
+
+TRAJECTORY = FileKind("golden", "trajectory.csv", "meta.json", "trajectory_sha256",
+                      ("port", "profile", "config_hash", "metrics", "timing", "num_epochs"))
+INITIAL = FileKind("initial-weights file", "initial_params.npz", "initial_params.json",
+                   "params_sha256", ("port", "profile", "seed", "config_hash", "params"))
+SCHEMA_VERSION = TRAJECTORY.schema
+TRAJECTORY_FILE, META_FILE = TRAJECTORY.data, TRAJECTORY.meta
+INITIAL_FILE, INITIAL_META_FILE = INITIAL.data, INITIAL.meta
+#: Written beside the golden when a check fails (git-ignored ``*.obtained.*``).
+OBTAINED = "obtained"
+#: Canonical initial weights are stored as float32 (every port trains in float32).
+INITIAL_DTYPE = np.float32
+
+
+def record_command(port_id: str, profile: str) -> str:
+    return f"rnn-harness record {port_id} --profile {profile}"
+
+
+def record_initial_command(port_id: str, profile: str) -> str:
+    return f"rnn-harness record {port_id} --profile {profile} --initial-only"
+
+
+def trajectory_files(traj: Trajectory) -> tuple[str, dict[str, Any]]:
+    """(CSV text, meta) of ``traj`` as a golden: metrics then timing, one row per epoch."""
+    columns = {**traj.metrics, **traj.timing}
+    meta = {**traj.meta, "port": traj.port_id, "profile": traj.profile,
+            "metrics": list(traj.metrics), "timing": list(traj.timing),
+            "num_epochs": traj.num_epochs, "outputs": traj.outputs}
+    return _codec.csv_text(columns, traj.num_epochs), meta
+
+
+def initial_files(port_id: str, profile: str, params: Mapping[str, np.ndarray],
+                  meta: Mapping[str, Any]) -> tuple[bytes, dict[str, Any]]:
+    """(NPZ bytes, meta) of canonical initial weights, cast to float32. ``exact`` says
+    whether the cast lost nothing (false for a float64 model)."""
+    cast = {name: np.asarray(v).astype(INITIAL_DTYPE) for name, v in params.items()}
+    exact = all(np.array_equal(cast[n], np.asarray(v)) for n, v in params.items())
+    full = {**meta, "port": port_id, "profile": profile, "dtype": np.dtype(INITIAL_DTYPE).name,
+            "exact": exact, "params": {n: list(v.shape) for n, v in cast.items()}}
+    return _codec.npz_bytes(cast), full
+
+
+class GoldenStore:
+    """Reads and writes the goldens under ``root``."""
+
+    def __init__(self, root: str | os.PathLike[str]):
+        self.root = Path(root)
+
+    def path(self, port_id: str, profile: str) -> Path:
+        tutorial, _, port = port_id.partition("/")
+        return self.root / tutorial / port / profile
+
+    def exists(self, port_id: str, profile: str, kind: FileKind = TRAJECTORY) -> bool:
+        return _codec.exists(self.path(port_id, profile), kind)
+
+    def write(self, traj: Trajectory, *, obtained: bool = False, tag: str = "") -> Path:
+        """Write ``traj`` as the golden, or as ``*.obtained.*`` files beside it (``tag``
+        names a variant of those, e.g. ``against-mxnet``)."""
+        kind = TRAJECTORY
+        if obtained:
+            kind = kind.tagged(f"{tag}.{OBTAINED}" if tag else OBTAINED)
+        text, meta = trajectory_files(traj)
+        return _codec.write(self.path(traj.port_id, traj.profile), kind, text, meta)
+
+    def read(self, port_id: str, profile: str) -> Trajectory:
+        """Read and verify a golden; every defect raises a ``GoldenError`` naming the fix."""
+        folder = self.path(port_id, profile)
+        where = Where(port_id, profile, record_command(port_id, profile))
+
+        def decode(raw: bytes, meta: dict[str, Any]) -> dict[str, np.ndarray]:
+            header = ["epoch", *meta["metrics"], *meta["timing"]]
+            return _codec.csv_columns(raw.decode("utf-8"), header, meta["num_epochs"],
+                                      folder / TRAJECTORY.data, TRAJECTORY, where)
+
+        cols, meta = _codec.read(folder, TRAJECTORY, where, decode)
+        return Trajectory(port_id, profile, {m: cols[m] for m in meta["metrics"]},
+                          {t: cols[t] for t in meta["timing"]}, meta.get("outputs", {}), meta)
+
+    def write_initial(self, port_id: str, profile: str, params: Mapping[str, np.ndarray],
+                      meta: Mapping[str, Any]) -> Path:
+        """Write the canonical initial weights a golden was trained from."""
+        raw, full = initial_files(port_id, profile, params, meta)
+        return _codec.write(self.path(port_id, profile), INITIAL, raw, full)
+
+    def read_initial(self, port_id: str, profile: str) -> tuple[dict[str, np.ndarray],
+                                                                dict[str, Any]]:
+        """The verified initial weights (canonical names, float32) and their meta."""
+        folder = self.path(port_id, profile)
+        where = Where(port_id, profile, record_initial_command(port_id, profile))
+
+        def decode(raw: bytes, meta: dict[str, Any]) -> dict[str, np.ndarray]:
+            arrays = _codec.npz_arrays(raw, folder / INITIAL.data, INITIAL, where)
+            shapes = {n: list(v.shape) for n, v in arrays.items()}
+            if shapes != meta["params"]:
+                raise where.corrupt(folder / INITIAL.data, INITIAL,
+                                    f"it holds {shapes}, {INITIAL.meta} lists {meta['params']}")
+            odd = sorted(n for n, v in arrays.items() if v.dtype != INITIAL_DTYPE)
+            if odd:
+                raise where.corrupt(folder / INITIAL.data, INITIAL, f"{', '.join(odd)} not "
+                                    f"stored as {np.dtype(INITIAL_DTYPE).name}")
+            return arrays
+
+        return _codec.read(folder, INITIAL, where, decode)

@@ -1,0 +1,38 @@
+"""Sweeps: many runs at once (ports x seeds x devices) on a local process pool or Dask,
+and the seed envelopes recorded and checked through them."""
+
+from harness.sweep._envelope import (
+    EnvelopeCheck,
+    SeedBatchedFn,
+    check_envelope,
+    check_envelopes,
+    envelope_seeds,
+    find_seed_batched,
+    record_envelope,
+    record_envelopes,
+)
+from harness.sweep._executor import (
+    EXECUTORS,
+    WORKER_ENV,
+    DaskExecutor,
+    Executor,
+    Job,
+    JobFailure,
+    LocalExecutor,
+    Outcome,
+    ResultFn,
+    SweepResult,
+    check_scheduler,
+    make_executor,
+    run_job,
+    seed_jobs,
+    sweep_error,
+)
+
+__all__ = [
+    "EXECUTORS", "WORKER_ENV", "DaskExecutor", "EnvelopeCheck", "Executor", "Job", "JobFailure",
+    "LocalExecutor", "Outcome", "ResultFn", "SeedBatchedFn", "SweepResult", "check_envelope",
+    "check_envelopes", "check_scheduler", "envelope_seeds", "find_seed_batched",
+    "make_executor", "record_envelope", "record_envelopes", "run_job", "seed_jobs",
+    "sweep_error",
+]
