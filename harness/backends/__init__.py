@@ -32,7 +32,7 @@ class Framework:
 FRAMEWORKS = {
     "torch": Framework("torch", "torch", "harness.backends.torch_backend", "#d9480f"),
     "mxnet": Framework("mxnet", "mxnet", "harness.backends.mxnet_backend", "#1864ab"),
-    "numpy": Framework("numpy", "", None, "#2b8a3e"),
+    "numpy": Framework("numpy", "", "harness.backends.numpy_backend", "#2b8a3e"),
 }
 
 #: The framework whose initial weights other frameworks' ports are loaded with in the

@@ -1,0 +1,197 @@
+"""Checkpoint segments: a whole tutorial run gated in short pieces that start exactly.
+
+Recording a tutorial golden also keeps the complete training state (``Checkpoint``) at a
+few epochs and the golden run's continuation after each one, per epoch and per step. A
+segment check restores a checkpoint into a fresh port, trains the segment and compares it
+with the stored continuation. Started from an exact state, chaotic divergence has no time
+to grow, so a tight tolerance gates late epochs that a whole-run comparison cannot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from harness.errors import UsageError
+from harness.interface import Checkpoint, SpecPort, Tolerance, relative_error, within
+from harness.interface._observe import Observer
+from harness.registry import Registry, default_registry
+from harness.seeding import prepare_determinism, seed_everything
+
+Columns = dict[str, np.ndarray]
+
+
+@dataclass
+class Segment:
+    """The golden run's continuation from ``checkpoint`` for ``length`` epochs.
+
+    ``epochs``: one value per epoch (the tutorial's figure and the epoch observables);
+    ``steps``: one value per training step, with ``epoch`` and ``step`` columns.
+    """
+
+    start: int
+    length: int
+    checkpoint: Checkpoint
+    epochs: Columns
+    steps: Columns
+
+
+def segment_starts(num_epochs: int, spacing: int, length: int) -> list[int]:
+    """Checkpoint epochs ``spacing, 2*spacing, ...`` whose segment fits in the run."""
+    if spacing < 1 or length < 1:
+        raise UsageError("Segment spacing and length must be positive.",
+                         context={"spacing": spacing, "length": length},
+                         fix="set SEGMENTS in the tutorial's spec to positive integers.")
+    return list(range(spacing, num_epochs - length + 1, spacing))
+
+
+def build_port(port_id: str, config: Any, seed: int, *, device: str = "cpu",
+               registry: Registry | None = None, keep_steps: bool = True) -> SpecPort:
+    """A seeded, built adapter port that records every step's observables."""
+    registry = registry or default_registry()
+    prepare_determinism()
+    port = registry.load(port_id)
+    if not isinstance(port, SpecPort):
+        raise UsageError(f"{port_id} is not an adapter port, so it has no checkpoints.",
+                         context={"port": port_id},
+                         fix="write the port as an Adapter run by its spec's Schedule "
+                         "(see harness.interface.Adapter).")
+    seed_everything(seed)
+    port.build(config, seed, device)
+    assert port.loop is not None
+    port.loop.observer = Observer(keep_steps=keep_steps)
+    return port
+
+
+def _columns(rows: Sequence[Mapping[str, float]]) -> Columns:
+    names = list(rows[0]) if rows else []
+    return {n: np.array([r[n] for r in rows], dtype=np.float64) for n in names}
+
+
+def _train(port: SpecPort, epochs: int, on_epoch: Callable[[int], None] | None = None
+           ) -> tuple[Columns, Columns]:
+    """Train ``epochs`` epochs from the port's current state: (per epoch, per step)."""
+    assert port.loop is not None
+    observer = port.loop.observer
+    assert isinstance(observer, Observer)
+    rows: list[Mapping[str, float]] = []
+    step_rows: list[dict[str, float]] = []
+    start = port.loop.epoch
+    for i, record in enumerate(port.train()):
+        epoch = start + i
+        new = observer.steps[len(step_rows):]
+        step_rows += [{"epoch": float(epoch), "step": float(j), **r} for j, r in enumerate(new)]
+        rows.append(record.metrics)
+        if on_epoch is not None:
+            on_epoch(epoch + 1)
+        if i + 1 == epochs:
+            break
+    return _columns(rows), _columns(step_rows)
+
+
+def record_segments(port_id: str, config: Any, seed: int, starts: Iterable[int],
+                    length: int, *, device: str = "cpu", registry: Registry | None = None,
+                    ) -> tuple[Columns, list[Segment]]:
+    """Train the whole run once, keeping a checkpoint at each start and the continuations.
+    Returns the per-epoch columns of the whole run and the segments."""
+    port = build_port(port_id, config, seed, device=device, registry=registry)
+    wanted, checkpoints = set(starts), {}
+
+    def keep(done: int) -> None:
+        if done in wanted:
+            checkpoints[done] = port.checkpoint()
+
+    keep(0)
+    epochs, steps = _train(port, config.epochs, keep)
+    segments = []
+    for start in sorted(checkpoints):
+        end = min(start + length, len(epochs[next(iter(epochs))]))
+        mask = (steps["epoch"] >= start) & (steps["epoch"] < end)
+        segments.append(Segment(start, end - start, checkpoints[start],
+                                {k: v[start:end] for k, v in epochs.items()},
+                                {k: v[mask] for k, v in steps.items()}))
+    return epochs, segments
+
+
+def run_segment(port_id: str, config: Any, seed: int, segment: Segment, *,
+                device: str = "cpu", registry: Registry | None = None,
+                params: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
+                ) -> tuple[Columns, Columns]:
+    """Restore ``segment``'s checkpoint into a fresh port and train its epochs.
+
+    ``params`` transforms the restored parameters first (calibration's 1-ulp nudge);
+    ``config`` may differ from the recording's in what the update reads (e.g. ``lr``).
+    """
+    port = build_port(port_id, config, seed, device=device, registry=registry)
+    port.restore(segment.checkpoint)
+    if params is not None:
+        port.set_params(params(port.get_params()))
+    return _train(port, segment.length)
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """Where a segment first left its tolerance, and what was compared there."""
+
+    epoch: int
+    step: int | None
+    quantity: str
+    obtained: float
+    expected: float
+    others: tuple[tuple[str, float, float, bool], ...]
+
+    def describe(self, start: int) -> str:
+        where = f"epoch {self.epoch}" + ("" if self.step is None else f" step {self.step}")
+        first = f"{self.quantity} {_fmt(self.obtained)} vs golden {_fmt(self.expected)}"
+        rest = "; ".join(f"{name} {_fmt(a)} vs {_fmt(b)} ({'ok' if ok else 'off'})"
+                         for name, a, b, ok in self.others)
+        return (f"first divergent: segment from epoch {start}, {where}: {first}"
+                + (f"; {rest}" if rest else ""))
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def first_divergence(obtained: Columns, expected: Columns, tolerances: Mapping[str, Tolerance],
+                     quantities: Sequence[str], *, steps: bool) -> Divergence | None:
+    """The first row (and in it the first quantity, in ``quantities`` order) outside its
+    tolerance; ``None`` when every row is within."""
+    n = min(len(next(iter(expected.values()))), len(next(iter(obtained.values()))))
+    present = [q for q in quantities if q in expected and q in obtained]
+    bad_rows: dict[str, np.ndarray] = {}
+    for q in present:
+        ok = within(obtained[q][:n], expected[q][:n], tolerances[q])
+        bad_rows[q] = np.flatnonzero(~ok)
+    hits = [(int(rows[0]), present.index(q), q) for q, rows in bad_rows.items() if rows.size]
+    if not hits:
+        return None
+    row, _, quantity = min(hits)
+    others = tuple((q, float(obtained[q][row]), float(expected[q][row]),
+                    bool(within(obtained[q][row:row + 1], expected[q][row:row + 1],
+                                tolerances[q])[0]))
+                   for q in present if q != quantity)
+    epoch = int(expected["epoch"][row]) if steps else int(row)
+    step = int(expected["step"][row]) if steps else None
+    return Divergence(epoch, step, quantity, float(obtained[quantity][row]),
+                      float(expected[quantity][row]), others)
+
+
+def max_rel(obtained: Columns, expected: Columns) -> dict[str, float]:
+    """Per column, the largest relative difference over the rows both sides have."""
+    out = {}
+    for name, b in expected.items():
+        if name in ("epoch", "step") or name not in obtained:
+            continue
+        n = min(len(b), len(obtained[name]))
+        out[name] = float(np.max(relative_error(obtained[name][:n], b[:n]), initial=0.0))
+    return out
+
+
+def with_lr(config: Any, factor: float) -> Any:
+    """``config`` with its learning rate scaled (the calibration signal)."""
+    return dataclasses.replace(config, lr=config.lr * factor)
