@@ -10,7 +10,6 @@ from harness.interface import SpecPort
 from harness.interface._observe import EPOCH_OBSERVABLES
 from tests.harness.interface.toy import SPEC, ToyAdapter, ToyConfig
 
-
 DEFAULT = ToyConfig()
 
 
