@@ -119,3 +119,34 @@ class RegressionError(HarnessError):
     """A run does not match its golden within the spec's tolerances."""
 
     exit_code = EXIT_REGRESSION
+
+
+class InvariantViolation(HarnessError):
+    """A port breaks an invariant (shape, gradient, agreement, truncation, clipping...)."""
+
+    exit_code = EXIT_REGRESSION
+
+    def __init__(self, summary: str, *, check: str, parameter: str, example: str, fix: str,
+                 port: str | None = None, context: Mapping[str, object] | None = None) -> None:
+        self.check, self.parameter, self.example = check, parameter, example
+        super().__init__(summary, fix=fix, port=port, context={
+            "check": check, "parameter": parameter, "example": example, **(context or {})})
+
+
+class MissingHookError(HarnessError):
+    """A check needs an optional port method this port does not have (the test skips)."""
+
+    def __init__(self, port_id: str, hook: str, needed_for: str) -> None:
+        super().__init__(
+            f"{port_id} has no optional method {hook}(), needed for {needed_for}.",
+            port=port_id,
+            fix=f"implement {hook}() on the port (see harness.invariants) to enable this check.")
+
+
+class ChildRunError(HarnessError, RuntimeError):
+    """A run in a child process (an invariant check's fresh interpreter) failed; its
+    stderr is the message's detail. Also a RuntimeError, which callers caught before."""
+
+
+class SavedRunsConflictError(UsageError):
+    """Saved-runs folders to merge disagree (the same port x device, or the profile)."""

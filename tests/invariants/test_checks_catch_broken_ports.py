@@ -11,17 +11,15 @@ from harness.invariants import (
     Equivalence,
     Example,
     InvariantViolation,
-    draw_batch,
-    sizes_strategy,
-)
-from harness.invariants_checks import (
     check_agreement,
     check_clipping,
+    check_determinism,
     check_gradients,
     check_shapes,
     check_truncation,
+    draw_batch,
+    sizes_strategy,
 )
-from harness.invariants_process import check_determinism
 from tests.invariants import broken
 from tests.invariants.broken import PROBE
 
@@ -182,7 +180,41 @@ def test_determinism_check_catches_an_unseeded_op():
 
 
 def test_thread_count_effect_reports_no_difference_for_a_numpy_port():
-    from harness.invariants_process import thread_count_effect
+    from harness.invariants import thread_count_effect
 
     effect = thread_count_effect("toy/numpy", (1, 2), registry=REGISTRY, probe=PROBE_TARGET)
     assert effect == {1: 0.0, 2: 0.0}
+
+
+def test_determinism_check_reaps_both_children_when_collecting_one_fails(monkeypatch):
+    """A child left running warns (ResourceWarning) later, in an unrelated test."""
+    from harness.errors import ChildRunError
+    from harness.invariants import _process
+
+    started = []
+    real_start = _process._start
+
+    def start(*args, **kwargs):
+        started.append(real_start(*args, **kwargs))
+        return started[-1]
+
+    def failing_collect(port_id, proc):
+        raise ChildRunError(f"{port_id}: injected failure", fix="none needed")
+
+    monkeypatch.setattr(_process, "_start", start)
+    monkeypatch.setattr(_process, "_collect", failing_collect)
+    with pytest.raises(ChildRunError, match="injected"):
+        check_determinism("toy/numpy", 3, registry=REGISTRY, probe=PROBE_TARGET)
+    assert len(started) == 2
+    assert all(p.returncode is not None for p in started)
+    assert all(p.stdout.closed and p.stderr.closed for p in started)
+
+
+def test_a_failing_child_run_is_a_typed_error_carrying_its_stderr():
+    from harness.errors import ChildRunError
+    from harness.invariants import trajectories_in_subprocess
+
+    with pytest.raises(ChildRunError) as info:
+        trajectories_in_subprocess("toy/absent", (0,), registry=REGISTRY, probe=PROBE_TARGET)
+    assert "No port is registered as 'toy/absent'" in str(info.value)
+    assert str(info.value).splitlines()[-1].startswith("Fix: ")

@@ -24,7 +24,7 @@ from harness.invariants import (
     probe_for,
     sizes_strategy,
 )
-from harness.invariants_checks import (
+from harness.invariants import (
     FD_TOLERANCE,
     check_agreement,
     check_clipping,
@@ -32,7 +32,7 @@ from harness.invariants_checks import (
     check_shapes,
     check_truncation,
 )
-from harness.invariants_process import check_determinism, check_device_trajectory
+from harness.invariants import check_determinism, check_device_trajectory
 from harness.registry import default_registry
 
 REGISTRY = default_registry()

@@ -1,6 +1,6 @@
-"""Invariants that need separate processes or devices: seeded determinism, thread counts and
-short CPU-vs-device trajectories. Runs use the probe's short config (``Probe.short_config``).
-"""
+"""Invariants that need fresh processes or another device: seeded determinism, the effect
+of thread counts and short CPU-vs-device trajectories. Runs use the probe's short config
+(``Probe.short_config``); every child process is reaped, even when a check fails."""
 
 from __future__ import annotations
 
@@ -8,15 +8,17 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 
 import numpy as np
 
-from harness.interface import Tolerance
-from harness.invariants import Example, InvariantViolation, gap, gap_lines
+from harness.errors import ChildRunError, InvariantViolation
+from harness.interface import Example, Tolerance
+from harness.invariants._gap import gap, gap_lines
 
 #: Run in a fresh interpreter: argv = registry target, port id, probe target ("" for the
-#: tutorial's reference_impls spec), seed, device.
+#: tutorial's own spec), seeds, device.
 _CHILD = """
 import json, sys
 from harness.invariants import probe_for
@@ -34,6 +36,8 @@ print(json.dumps([{k: [float(x).hex() for x in v] for k, v in t.metrics.items()}
 
 DEFAULT_REGISTRY = "harness.registry:default_registry"
 
+Metrics = dict[str, list[float]]
+
 
 def _start(port_id: str, seeds: tuple[int, ...], device: str, registry: str, probe: str,
            env: Mapping[str, str] | None) -> subprocess.Popen[str]:
@@ -43,21 +47,47 @@ def _start(port_id: str, seeds: tuple[int, ...], device: str, registry: str, pro
                             env={**os.environ, **(env or {})})
 
 
-def _collect(port_id: str, proc: subprocess.Popen[str]) -> list[dict[str, list[float]]]:
+def _collect(port_id: str, proc: subprocess.Popen[str]) -> list[Metrics]:
     stdout, stderr = proc.communicate()
     if proc.returncode != 0:
-        raise RuntimeError(f"{port_id}: the child run failed:\n{stderr[-3000:]}")
+        raise ChildRunError(
+            f"{port_id}: the short run in a child process failed (exit {proc.returncode}).",
+            context={"command": f"{sys.executable} -c <harness.invariants child>"},
+            details=stderr[-3000:],
+            fix="read the child's error above; run the port in this process "
+            "(`rnn-harness check PORT --profile ci`) to debug it.", port=port_id)
     runs = json.loads(stdout.strip().splitlines()[-1])
     return [{k: [float.fromhex(x) for x in v] for k, v in run.items()} for run in runs]
 
 
+def _run_side_by_side(port_id: str, jobs: Sequence[tuple[tuple[int, ...], str,
+                                                         Mapping[str, str] | None]],
+                      registry: str, probe: str) -> list[list[Metrics]]:
+    """Start every (seeds, device, env) job at once and collect them in order. Whatever
+    fails, no child outlives the call (a leaked Popen warns, and warnings are errors)."""
+    with ExitStack() as stack:
+        procs = []
+        for seeds, device, env in jobs:
+            proc = stack.enter_context(_start(port_id, seeds, device, registry, probe, env))
+            # exit runs LIFO: this kill precedes the Popen's own exit (wait, close pipes)
+            stack.callback(_kill_if_running, proc)
+            procs.append(proc)
+        return [_collect(port_id, proc) for proc in procs]
+
+
+def _kill_if_running(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+
+
 def trajectories_in_subprocess(port_id: str, seeds: tuple[int, ...], *, device: str = "cpu",
                                registry: str = DEFAULT_REGISTRY, probe: str = "",
-                               env: Mapping[str, str] | None = None
-                               ) -> list[dict[str, list[float]]]:
+                               env: Mapping[str, str] | None = None) -> list[Metrics]:
     """The short run's per-epoch metrics (exact, via float.hex) for each seed, in one fresh
-    process. ``probe`` is a "module:attr" target ("" = the tutorial's reference spec)."""
-    return _collect(port_id, _start(port_id, seeds, device, registry, probe, env))
+    process. ``registry`` and ``probe`` are "module:attr" targets (``probe`` "": the
+    tutorial's own ``TutorialSpec.probe``)."""
+    runs, = _run_side_by_side(port_id, [(seeds, device, env)], registry, probe)
+    return runs
 
 
 def check_determinism(port_id: str, seed: int = 0, *, registry: str = DEFAULT_REGISTRY,
@@ -67,9 +97,8 @@ def check_determinism(port_id: str, seed: int = 0, *, registry: str = DEFAULT_RE
     The two processes run side by side; the first also runs ``seed + 1``.
     """
     example = Example({}, seed)
-    procs = [_start(port_id, seeds, "cpu", registry, probe, None)
-             for seeds in ((seed, seed + 1), (seed,))]
-    (first, other), (second,) = (_collect(port_id, p) for p in procs)
+    (first, other), (second,) = _run_side_by_side(
+        port_id, [((seed, seed + 1), "cpu", None), ((seed,), "cpu", None)], registry, probe)
     if first != second:
         metric, epoch, a, b = _first_difference(first, second)
         raise InvariantViolation(
@@ -85,8 +114,7 @@ def check_determinism(port_id: str, seed: int = 0, *, registry: str = DEFAULT_RE
             fix="pass the seed to build() and draw the initial weights from it.")
 
 
-def _first_difference(a: dict[str, list[float]], b: dict[str, list[float]]
-                      ) -> tuple[str, int, float, float]:
+def _first_difference(a: Metrics, b: Metrics) -> tuple[str, int, float, float]:
     for metric, values in a.items():
         for epoch, (x, y) in enumerate(zip(values, b.get(metric, []), strict=False)):
             if x != y and not (np.isnan(x) and np.isnan(y)):
@@ -94,7 +122,7 @@ def _first_difference(a: dict[str, list[float]], b: dict[str, list[float]]
     return "(columns)", 0, float("nan"), float("nan")
 
 
-#: Thread settings read at framework import (torch: OMP/MKL; MXNet: OMP for its operators).
+#: Thread settings read at framework import (OpenMP and MKL, for their operators).
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -103,10 +131,11 @@ def thread_count_effect(port_id: str, threads: tuple[int, ...] = (1, 2), seed: i
                         variables: tuple[str, ...] = THREAD_VARIABLES) -> dict[int, float]:
     """Max relative difference of the short run at each thread count against the first.
 
-    Each of ``variables`` is set to the count before the framework starts. Pass
-    ``("MXNET_CPU_WORKER_NTHREADS",)`` for MXNet's engine workers separately: with both
-    OMP_NUM_THREADS=2 and 2 workers on a 2-core CPU, MXNet's char_rnn at hidden 512 ran
-    >100x slower (oversubscribed OpenMP threads), measured on this project's CI machine.
+    Each of ``variables`` is set to the count before the framework starts, one process per
+    count, one after the other (so the runs do not compete for the cores).
+    Pass a framework's own worker-pool variable in a separate call: on a 2-core CPU, 2
+    engine workers each running 2 OpenMP threads oversubscribe the cores (a recurrent model
+    at hidden 512 ran >100x slower, measured on this project's CI machine).
     """
     runs = {}
     for n in threads:
@@ -119,7 +148,8 @@ def thread_count_effect(port_id: str, threads: tuple[int, ...] = (1, 2), seed: i
 
 def check_device_trajectory(port_id: str, device: str, tol: Tolerance, *, seed: int = 0,
                             registry: str = DEFAULT_REGISTRY, probe: str = "") -> float:
-    """The probe's short run on ``device`` follows the CPU run within ``tol``."""
+    """The probe's short run on ``device`` follows the CPU run within ``tol``; returns the
+    worst relative difference."""
     cpu, = trajectories_in_subprocess(port_id, (seed,), registry=registry, probe=probe)
     dev, = trajectories_in_subprocess(port_id, (seed,), device=device, registry=registry,
                                       probe=probe)
@@ -134,7 +164,3 @@ def check_device_trajectory(port_id: str, device: str, tol: Tolerance, *, seed: 
                 fix=f"compare {device} and CPU op by op, or re-measure device_tolerance.")
         worst = max(worst, g.rel_err)
     return worst
-
-
-__all__ = ["check_determinism", "check_device_trajectory", "thread_count_effect",
-           "trajectories_in_subprocess"]
