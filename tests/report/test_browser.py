@@ -19,7 +19,7 @@ import shutil  # noqa: E402
 import subprocess  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from harness.report_render import report_files  # noqa: E402
+from harness.report import report_files  # noqa: E402
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser",
                                                 "google-chrome")) if p), None)
@@ -60,7 +60,8 @@ def test_browser_renders_the_tables_and_decodes_every_plot(page, tmp_path):
     found = re.search(r'<pre id="render-probe">(.*?)</pre>', result.stdout, re.S)
     assert found, f"no probe output; chromium said:\n{result.stderr[-2000:]}"
     seen = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
-    summary, environment = seen["tables"]
+    matrix, summary, environment = seen["tables"]
+    assert matrix["rows"] == 1 + 2  # header + the fake tutorial's two variants
     assert summary["rows"] == 1 + 2 and summary["width"] > 300  # header + the fake pair
     assert environment["rows"] > 5
     assert len(seen["images"]) == 1

@@ -10,10 +10,10 @@ pytest.importorskip("matplotlib",
 
 import pandas as pd  # noqa: E402
 
-from harness.cli import default_golden_dir, main  # noqa: E402
-from harness.golden import GoldenStore  # noqa: E402
+from harness.cli import main  # noqa: E402
+from harness.golden import GoldenStore, default_golden_dir  # noqa: E402
 from harness.registry import default_registry  # noqa: E402
-from harness.report_build import collect_runs, summary_table  # noqa: E402
+from harness.report import collect_runs, summary_table  # noqa: E402
 
 pytest.importorskip("torch", reason="install the torch extra: pip install 'rnn-harness[torch]'")
 pytest.importorskip("mxnet", reason="install the mxnet extra: pip install 'rnn-harness[mxnet]'")

@@ -15,13 +15,14 @@ from harness.compare import compare_trajectories, relative_error  # noqa: E402
 from harness.golden import GoldenStore  # noqa: E402
 from harness.interface import Trajectory  # noqa: E402
 from harness.registry import PortEntry, Registry  # noqa: E402
-from harness.report_build import (  # noqa: E402
+from harness.report import (  # noqa: E402
     RunSet,
     collect_runs,
     continuations_table,
+    continuations_tables,
     cross_pairs,
-    load_envelope,
     load_runs,
+    read_envelopes,
     save_runs,
     summary_table,
     trajectory_table,
@@ -142,21 +143,32 @@ def test_continuations_sit_side_by_side_per_prefix():
     runs = RunSet("ci", runs=[traj("char_rnn/torch-scratch", " the"),
                               traj("char_rnn/mxnet-scratch", " and"),
                               traj("elman_sine/torch", " x")])
-    table = continuations_table(runs)
+    table = continuations_table(runs, "char_rnn")
     assert list(table.columns) == ["char_rnn/torch-scratch", "char_rnn/mxnet-scratch"]
+    assert list(continuations_tables(runs)) == ["char_rnn", "elman_sine"]
     assert table.loc["traveller", "char_rnn/mxnet-scratch"] == "traveller and"
     assert table.loc["time traveller", "char_rnn/torch-scratch"] == "time traveller the"
 
 
-def test_envelope_is_read_only_when_recorded(tmp_path):
-    store = GoldenStore(tmp_path)
-    assert load_envelope(store, "fake/numpy", "ci") is None
-    folder = store.path("fake/numpy", "ci")
-    folder.mkdir(parents=True)
-    (folder / "envelope.csv").write_text("epoch,loss_mean,loss_std,loss_min,loss_max\n"
-                                         "0,1.0,0.1,0.8,1.2\n1,0.5,0.05,0.4,0.6\n")
-    env = load_envelope(store, "fake/numpy", "ci")
-    assert list(env["loss_max"]) == [1.2, 0.6]
+def _write_fake_envelope(store: GoldenStore, registry: Registry) -> None:
+    from harness.golden import build_envelope, write_envelope
+    from harness.interface import config_hash
+
+    runs = [run_port("fake/numpy", "ci", seed=s, registry=registry).metrics for s in (3, 4)]
+    meta = {"config_hash": config_hash(registry.spec("fake").profile("ci"))}
+    write_envelope(store, build_envelope("fake/numpy", "ci", (3, 4), runs, meta))
+
+
+def test_envelopes_are_read_verified_and_a_refused_one_is_a_note(store, registry):
+    assert read_envelopes(store, ["fake/numpy"], "ci", registry) == ({}, [])
+    _write_fake_envelope(store, registry)
+    envelopes, notes = read_envelopes(store, ["fake/numpy"], "ci", registry)
+    assert notes == [] and envelopes["fake/numpy"].seeds == (3, 4)
+    csv = store.path("fake/numpy", "ci") / "envelope.csv"
+    csv.write_text(csv.read_text().replace("1", "2", 1))  # edited by hand: sha256 differs
+    envelopes, notes = read_envelopes(store, ["fake/numpy"], "ci", registry)
+    assert envelopes == {} and len(notes) == 1
+    assert notes[0].startswith("seed envelope of fake/numpy (ci) refused: ")
 
 
 def test_run_on_a_missing_device_is_a_failure_not_a_crash(store, registry):
@@ -167,10 +179,10 @@ def test_run_on_a_missing_device_is_a_failure_not_a_crash(store, registry):
 
 
 def test_runs_use_the_golden_seed(tmp_path, registry):
-    from harness.checking import record_port
+    from tests.report.conftest import record_golden
 
     store = GoldenStore(tmp_path)
-    record_port("fake/numpy", "ci", store, seed=11, registry=registry)
+    record_golden(store, "fake/numpy", registry, seed=11)
     runs = collect_runs(["fake/numpy"], "ci", registry=registry, golden=store, pairs=[PAIR])
     assert runs.runs[0].meta["seed"] == 11
     # the follower starts from the reference's seed-11 weights (the seed its run used)
@@ -178,3 +190,36 @@ def test_runs_use_the_golden_seed(tmp_path, registry):
     np.testing.assert_array_equal(runs.runs[0].metrics["loss"],
                                   run_port("fake/numpy", "ci", seed=11,
                                            registry=registry).metrics["loss"])
+
+
+def test_an_unreadable_golden_meta_is_a_refused_row_not_a_pass(store, registry):
+    """The gate refuses the golden; the report neither falls back to the spec's seed
+    silently nor shows a pass."""
+    (store.path("fake/numpy", "ci") / "meta.json").write_text("{not json", encoding="utf-8")
+    runs = collect_runs(["fake/numpy"], "ci", registry=registry, golden=store, pairs=[])
+    row = _row(summary_table(runs, store, registry), "fake/numpy")
+    assert row["golden"] == "golden refused"
+    assert "meta.json" in row["golden note"]
+
+
+def test_a_run_with_another_seed_than_its_golden_is_refused_by_the_gate(tmp_path, registry):
+    from tests.report.conftest import record_golden
+
+    store = GoldenStore(tmp_path)
+    record_golden(store, "fake/numpy", registry, seed=11)
+    runs = collect_runs(["fake/numpy"], "ci", registry=registry, golden=None, pairs=[])
+    row = _row(summary_table(runs, store, registry), "fake/numpy")
+    assert row["golden"] == "golden refused" and "seed 3" in row["golden note"]
+
+
+def test_throughput_unit_and_cross_config_come_from_the_spec(tmp_path):
+    from tests.report.conftest import stated_registry
+
+    registry = stated_registry()
+    store = GoldenStore(tmp_path)
+    runs = collect_runs(list(PAIR), "ci", registry=registry, golden=store, pairs=[PAIR])
+    assert {r["item"] for _, r in summary_table(runs, store, registry).iterrows()} == {"samples"}
+    # the follower trains under spec.same_model_config: the spec halves n; the seeded runs
+    # keep the profile's n
+    assert runs.transfer("fake/numpy-drift", "cpu").meta["config"]["n"] == 8
+    assert {t.meta["config"]["n"] for t in runs.runs} == {16}

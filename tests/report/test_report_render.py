@@ -1,4 +1,4 @@
-"""report_render, report_plots and `rnn-harness report` on the numpy fake."""
+"""The report's rendering and plots, and `rnn-harness report`, on the numpy fake."""
 
 from __future__ import annotations
 
@@ -14,9 +14,15 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from harness.cli import main  # noqa: E402
-from harness.report_build import summary_table, trajectory_table  # noqa: E402
-from harness.report_plots import plot_tutorial, wants_log_scale  # noqa: E402
-from harness.report_render import build_report, display_summary, report_files  # noqa: E402
+from harness.report import (  # noqa: E402
+    build_report,
+    display_summary,
+    plot_tutorial,
+    report_files,
+    summary_table,
+    trajectory_table,
+    wants_log_scale,
+)
 from tests.fakes import fake_registry  # noqa: E402
 from tests.report.conftest import pair_registry  # noqa: E402
 
@@ -29,7 +35,8 @@ def test_report_files_are_markdown_self_contained_html_and_csv(runs, store, regi
     sources = re.findall(r'src="([^"]*)"', html)
     assert len(sources) == 1 and sources[0].startswith("data:image/png;base64,")
     assert not re.search(r'href="http|src="http|<link ', html)  # no external resource
-    assert html.count("<table") == 2  # summary, environment (the fake has no continuations)
+    # framework matrix, summary, environment (the fake generates no text)
+    assert html.count("<table") == 3
     md = paths["report.md"].read_text()
     assert "![fake](plots/fake.png)" in md and "| fake/numpy-drift" in md
     assert "rnn-harness check fake/numpy --profile ci --device cpu" in md
@@ -56,9 +63,20 @@ def test_plot_is_a_png_and_an_envelope_changes_it(runs, store, registry):
     curves = trajectory_table(runs, store, registry)
     plain = plot_tutorial(curves, "fake")
     assert plain.startswith(b"\x89PNG")
-    env = pd.DataFrame({"epoch": range(4), "loss_mean": 1.0, "loss_std": 0.1, "loss_min": 0.5,
-                        "loss_max": 1.5})
-    assert plot_tutorial(curves, "fake", {"fake/numpy": env}) != plain
+    stats = {"mean": np.ones(4), "std": np.full(4, 0.1), "min": np.full(4, 0.5),
+             "max": np.full(4, 1.5)}
+    assert plot_tutorial(curves, "fake", {"fake/numpy": {"loss": stats}}) != plain
+
+
+def test_plot_colours_come_from_the_framework_table(runs, store, registry, monkeypatch):
+    from dataclasses import replace
+
+    from harness.backends import FRAMEWORKS
+
+    curves = trajectory_table(runs, store, registry)
+    before = plot_tutorial(curves, "fake")
+    monkeypatch.setitem(FRAMEWORKS, "numpy", replace(FRAMEWORKS["numpy"], colour="#ff00ff"))
+    assert plot_tutorial(curves, "fake") != before
 
 
 def test_log_scale_only_for_positive_curves_spanning_decades():
@@ -121,7 +139,7 @@ def test_missing_report_extra_is_a_usage_error_naming_it(monkeypatch, tmp_path, 
 
 
 def test_failed_runs_are_rows_and_listed_with_their_message(store, registry, tmp_path):
-    from harness.report_build import collect_runs
+    from harness.report import collect_runs
     from tests.report.conftest import PAIR
 
     runs = collect_runs(list(PAIR), "ci", ["cpu", "cuda"], registry=registry, golden=store,

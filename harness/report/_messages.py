@@ -1,4 +1,5 @@
-"""Text for humans: obtained-vs-expected tables and regression messages (formatting only)."""
+"""Text for humans: the obtained-vs-expected table and the regression message of a run that
+left its golden (formatting only; the comparison is ``harness.compare``'s data)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from tabulate import tabulate
 
 from harness.compare import Comparison, MetricComparison, relative_error
 from harness.golden import record_command
+from harness.interface import within
 
 MAX_ROWS = 20
 
@@ -22,13 +24,14 @@ def metric_table(m: MetricComparison, rows: int = MAX_ROWS) -> str:
     """Epoch, obtained, expected, abs and rel difference, and whether it is within tolerance."""
     epochs = list(_window(m, rows))
     rel = relative_error(m.obtained, m.expected)
+    n = min(len(m.obtained), len(m.expected))
+    inside = within(m.obtained[:n], m.expected[:n], m.tolerance)
+    gated = m.tolerance.gated(n)
     body = []
     for e in epochs:
         diff = abs(m.obtained[e] - m.expected[e])
-        gated = m.tolerance.horizon is None or e < m.tolerance.horizon
-        limit = m.tolerance.atol + m.tolerance.rtol * max(abs(m.obtained[e]), abs(m.expected[e]))
-        status = ("ok" if diff <= limit else "DIVERGED") if gated else "not gated"
-        body.append([e, repr(m.obtained[e]), repr(m.expected[e]), f"{diff:.3g}",
+        status = ("ok" if inside[e] else "DIVERGED") if e < gated else "not gated"
+        body.append([e, repr(float(m.obtained[e])), repr(float(m.expected[e])), f"{diff:.3g}",
                      f"{rel[e]:.3g}", status])
     return tabulate(body, headers=["epoch", "obtained", "expected", "abs diff", "rel diff", ""],
                     disable_numparse=True)
