@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 
+from rich.markup import escape
 from rich.table import Table
 
 from harness.backends import FRAMEWORKS, framework_available
@@ -38,7 +39,8 @@ def _requests(args: argparse.Namespace, registry: Registry, ports: list[str],
 
 def _skipped_row(registry: Registry, port_id: str, profile: str, width: int) -> list[str]:
     fw = registry.get(port_id).framework
-    return [port_id, profile, f"skipped (pip install 'rnn-harness[{fw}]')", *[""] * width]
+    return [port_id, profile, escape(f"skipped (pip install 'rnn-harness[{fw}]')"),
+            *[""] * width]
 
 
 def cmd_list(args: argparse.Namespace, registry: Registry) -> int:
@@ -52,7 +54,7 @@ def cmd_list(args: argparse.Namespace, registry: Registry) -> int:
                              for n, c in spec.profiles.items())
         table.add_row(entry.port_id, entry.framework,
                       "yes" if framework_available(entry.framework) else
-                      f"no: pip install 'rnn-harness[{entry.framework}]'",
+                      escape(f"no: pip install 'rnn-harness[{entry.framework}]'"),
                       profiles, textwrap.shorten(spec.source, 50))
     out.print(table)
     return 0
@@ -124,7 +126,7 @@ def _verdict_row(verdict: Verdict, table: Table) -> int:
         err.print(f"note: {note}", markup=False)
     if not comp.passed:
         err.print(regression_message(comp, verdict.golden_path), markup=False)
-    final = ", ".join(f"{k} {v[-1]:.5g}" for k, v in obtained.metrics.items())
+    final = ", ".join(f"{k} {obtained.metrics[k][-1]:.5g}" for k in req.spec.metrics)
     first = "" if comp.first_divergent_epoch is None else str(comp.first_divergent_epoch)
     gated = min((m.gated_epochs for m in comp.metrics), default=obtained.num_epochs)
     epochs = str(obtained.num_epochs) + (f" ({gated} gated)" if gated < obtained.num_epochs

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
 from rich.table import Table
 
 from harness.cli._console import err, out, sweep_progress
@@ -74,7 +75,7 @@ def check_envelopes(args: argparse.Namespace, registry: Registry, store: GoldenS
         worst = max(worst, _envelope_row(port_id, args.profile, res, store, table))
     for port_id in selection.skipped:
         fw = registry.get(port_id).framework
-        table.add_row(port_id, args.profile, f"skipped (pip install 'rnn-harness[{fw}]')",
+        table.add_row(port_id, args.profile, escape(f"skipped (pip install 'rnn-harness[{fw}]')"),
                       "", "", "", "")
     out.print(table)
     return worst
@@ -90,7 +91,8 @@ def _envelope_row(port_id: str, profile: str, res: EnvelopeCheck, store: GoldenS
     single = ("none recorded" if golden is None else "pass" if golden.passed else
               f"REGRESSION (epoch {golden.first_divergent_epoch}, "
               f"max rel err {golden.max_rel_error:.2g})")
-    final = ", ".join(f"{k} {v[-1]:.5g}" for k, v in res.obtained.metrics.items())
+    final = ", ".join(f"{k} {v[-1]:.5g}" for k, v in res.obtained.metrics.items()
+                      if k in res.envelope.metrics)
     table.add_row(port_id, profile, "inside" if verdict.inside else "REGRESSION",
                   epoch_ranges(verdict.outside_epochs), str(verdict.seeds), single, final)
     return 0 if verdict.inside else EXIT_REGRESSION

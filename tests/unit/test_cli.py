@@ -73,3 +73,19 @@ def test_every_command_has_help_with_an_example(command, capsys):
         build_parser().parse_args([command, "--help"])
     assert info.value.code == 0
     assert "example" in capsys.readouterr().out
+
+
+def test_skipped_ports_name_the_extra_with_its_brackets(tmp_path, capsys, monkeypatch):
+    from harness import registry as registry_mod
+    from harness.registry import PortEntry, Registry
+
+    monkeypatch.setattr(registry_mod, "framework_available", lambda fw: fw == "numpy")
+
+    def with_torch_port():
+        return Registry([PortEntry("fake", "numpy", "", "tests.fakes:FakePort"),
+                         PortEntry("fake", "torch", "", "tests.fakes:FakePort")],
+                        {"fake": "tests.fakes:SPEC"})
+
+    run(["record", "fake/numpy", "--profile", "ci"], tmp_path, with_torch_port)
+    assert run(["check", "--all", "--profile", "ci"], tmp_path, with_torch_port) == 0
+    assert "pip install 'rnn-harness[torch]'" in capsys.readouterr().out
