@@ -85,6 +85,9 @@ class TutorialSpec:
     cross_config: Callable[[Any], Any] | None = None
     items: str = "items"
     probe: Probe | None = None
+    #: whether the tutorial reads a data file found through the harness's data folder
+    #: (``harness.corpus``), so reproduce instructions must say how to point at it
+    needs_data: bool = False
 
     def profile(self, name: str) -> Any:
         try:
