@@ -20,10 +20,9 @@ from harness.golden import (
     Verdict,
     default_golden_dir,
     gate,
-    golden_seed,
-    load_golden,
     record,
     record_initial,
+    recorded_seed,
     resolve,
 )
 from harness.interface import Trajectory
@@ -125,7 +124,7 @@ class GoldenCheck:
 def _kept_seed(req: GateRequest) -> int | None:
     """The seed of the golden being rewritten (none yet, or unreadable: the spec's)."""
     try:
-        return golden_seed(load_golden(req), req)
+        return recorded_seed(req)
     except HarnessError:
         return None
 

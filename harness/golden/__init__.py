@@ -33,6 +33,7 @@ from harness.golden._gate import (
     load_initial,
     record,
     record_initial,
+    recorded_seed,
     resolve,
     write_obtained_files,
 )
@@ -59,6 +60,6 @@ __all__ = [
     "build_envelope", "classify", "csv_text", "default_golden_dir", "envelope_files",
     "epoch_ranges", "gate", "golden_seed", "initial_files", "load_envelope", "load_golden",
     "load_initial", "meta_text", "npz_bytes", "read_envelope", "record", "record_command",
-    "record_envelope_command", "record_initial", "record_initial_command", "resolve",
-    "trajectory_files", "verdict_message", "write_envelope", "write_obtained_files",
+    "record_envelope_command", "record_initial", "record_initial_command", "recorded_seed",
+    "resolve", "trajectory_files", "verdict_message", "write_envelope", "write_obtained_files",
 ]

@@ -181,6 +181,13 @@ def golden_seed(golden: Trajectory, req: GateRequest) -> int:
     return seed if isinstance(seed, int) else req.spec.default_seed
 
 
+def recorded_seed(req: GateRequest) -> int | None:
+    """The seed of the golden on disk (verified), or None where none is recorded yet."""
+    if not req.store.exists(req.golden_port, req.profile):
+        return None
+    return golden_seed(load_golden(req), req)
+
+
 def gate(req: GateRequest, obtained: Trajectory | None = None, *,
          progress: ProgressFn | None = None, write_obtained: bool = True) -> Verdict:
     """Load and verify the golden, train (unless ``obtained`` is given), compare, and on a

@@ -25,9 +25,8 @@ from harness.golden import (
     build_envelope,
     classify,
     gate,
-    golden_seed,
     load_envelope,
-    load_golden,
+    recorded_seed,
     resolve,
     write_envelope,
     write_obtained_files,
@@ -123,10 +122,8 @@ def _spec(registry: Registry, port_id: str) -> Any:
 def _first_seed(store: GoldenStore, registry: Registry, port_id: str, profile: str) -> int:
     """The golden's seed where a golden exists (the seed every check trains with), else
     the spec's."""
-    if not store.exists(port_id, profile):
-        return int(_spec(registry, port_id).default_seed)
-    req = resolve(port_id, profile, golden_dir=store.root, registry=registry)
-    return golden_seed(load_golden(req), req)
+    seed = recorded_seed(resolve(port_id, profile, golden_dir=store.root, registry=registry))
+    return int(_spec(registry, port_id).default_seed) if seed is None else seed
 
 
 def record_envelope(port_id: str, profile: str, store: GoldenStore, n_seeds: int,
