@@ -31,6 +31,7 @@ from harness.registry import Registry, default_registry
 MARKERS = {
     "torch": "needs PyTorch (extra: torch)",
     "mxnet": "needs MXNet (extra: mxnet)",
+    "jax": "needs JAX (extra: jax)",
     "cuda": "needs a CUDA device; skipped without one",
     "slow": "takes more than a few seconds (tutorial-length runs)",
     "cross_framework": "compares a tutorial's torch and MXNet ports",

@@ -4,6 +4,7 @@
 PORTS = (
     ("elman_sine", "torch", "", "reference_impls.elman_sine.torch_port:ElmanSineTorch"),
     ("elman_sine", "mxnet", "", "reference_impls.elman_sine.mxnet_port:ElmanSineMXNet"),
+    ("elman_sine", "jax", "", "reference_impls.elman_sine.jax_port:ElmanSineJax"),
     ("char_rnn", "torch", "scratch", "reference_impls.char_rnn.torch_port:CharRnnTorchScratch"),
     ("char_rnn", "torch", "concise", "reference_impls.char_rnn.torch_port:CharRnnTorchConcise"),
     ("char_rnn", "mxnet", "scratch", "reference_impls.char_rnn.mxnet_port:CharRnnMXNetScratch"),

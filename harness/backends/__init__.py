@@ -32,6 +32,7 @@ class Framework:
 FRAMEWORKS = {
     "torch": Framework("torch", "torch", "harness.backends.torch_backend", "#d9480f"),
     "mxnet": Framework("mxnet", "mxnet", "harness.backends.mxnet_backend", "#1864ab"),
+    "jax": Framework("jax", "jax", "harness.backends.jax_backend", "#7048e8"),
     "numpy": Framework("numpy", "", "harness.backends.numpy_backend", "#2b8a3e"),
 }
 

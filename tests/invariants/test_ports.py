@@ -7,6 +7,7 @@ with the Hypothesis profile (HYPOTHESIS_PROFILE: ci, dev, thorough).
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 
 import numpy as np
@@ -14,25 +15,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness.backends import FRAMEWORKS
 from harness.errors import CorpusError
 from harness.invariants import (
+    FD_TOLERANCE,
     Example,
     MissingHookError,
     Probe,
     build_port,
+    check_agreement,
+    check_clipping,
+    check_determinism,
+    check_device_trajectory,
+    check_gradients,
+    check_shapes,
+    check_truncation,
     draw_batch,
     probe_for,
     sizes_strategy,
 )
-from harness.invariants import (
-    FD_TOLERANCE,
-    check_agreement,
-    check_clipping,
-    check_gradients,
-    check_shapes,
-    check_truncation,
-)
-from harness.invariants import check_determinism, check_device_trajectory
 from harness.registry import default_registry
 
 REGISTRY = default_registry()
@@ -106,28 +107,31 @@ def test_float64_gradients_match_central_differences(port_id, data):
 
 # -------------------------------------------------------------------- 3. across frameworks
 def _framework_pairs() -> list[object]:
+    """Each torch port with its twin in every other framework (MXNet, JAX)."""
     pairs = []
     for entry in REGISTRY.entries():
         if entry.framework != "torch":
             continue
-        other = entry.port_id.replace("/torch", "/mxnet", 1)
-        if other in REGISTRY.ids():
-            pairs.append(pytest.param(entry.port_id, other, id=entry.port_id.replace("/", "-"),
-                                      marks=[pytest.mark.torch, pytest.mark.mxnet,
-                                             pytest.mark.cross_framework]))
+        for framework in ("mxnet", "jax"):
+            other = entry.port_id.replace("/torch", f"/{framework}", 1)
+            if other in REGISTRY.ids():
+                pairs.append(pytest.param(
+                    entry.port_id, other, id=other.replace("/", "-"),
+                    marks=[pytest.mark.torch, getattr(pytest.mark, framework),
+                           pytest.mark.cross_framework]))
     return pairs
 
 
-@pytest.mark.parametrize(("torch_id", "mxnet_id"), _framework_pairs())
+@pytest.mark.parametrize(("torch_id", "other_id"), _framework_pairs())
 @EXAMPLES
 @given(data=st.data())
-def test_torch_and_mxnet_ports_agree_from_the_same_weights(torch_id, mxnet_id, data):
-    _needs(torch_id, mxnet_id)
+def test_other_frameworks_agree_with_torch_from_the_same_weights(torch_id, other_id, data):
+    _needs(torch_id, other_id)
     probe = _probe(torch_id)
     example = data.draw(sizes_strategy(probe), label="example")
     config = (probe.cross_config or probe.make_config)(example.sizes)
     a = _build(torch_id, probe, example, config=config)
-    b = _build(mxnet_id, probe, example, config=config)
+    b = _build(other_id, probe, example, config=config)
     check_agreement(a, b, example, draw_batch(probe, example), probe.cross_tolerance,
                     what="cross-framework")
 
@@ -195,15 +199,10 @@ def test_clipping_bounds_the_global_norm_and_keeps_the_direction(port_id, data, 
 
 # ------------------------------------------------------------------------------ 7. devices
 def _cuda_available(framework: str) -> bool:
-    if importlib.util.find_spec(framework) is None:
+    fw = FRAMEWORKS[framework]
+    if fw.backend is None or importlib.util.find_spec(fw.module) is None:
         return False
-    if framework == "torch":
-        import torch
-
-        return bool(torch.cuda.is_available())
-    import mxnet
-
-    return int(mxnet.context.num_gpus()) > 0
+    return bool(importlib.import_module(fw.backend).cuda_available())
 
 
 @pytest.mark.cuda
