@@ -8,7 +8,7 @@ Data: ``sin(linspace(0, pi, 100))`` as (100, 1) float64, cut into 95 windows:
 x[i] = points i..i+4 (5, 1), y[i] = point i+5 (1,); both rounded to float32 by
 ``torch.Tensor`` in the article (``make_data`` does the same rounding).
 
-Loop shape (both ports follow it exactly):
+Loop shape (``Schedule`` below, the one loop every framework's adapter runs):
   torch.manual_seed(0); model = RNN(1, 10) then Linear(10, 1)   # draw order
   for each of 100 epochs: hidden = None (zeros), total_loss = 0 (Python float)
     for each window i in order (95 windows, batch of one):
@@ -59,20 +59,20 @@ Deviations of the ports (none changes a value; the torch ports equal the oracle 
   * ``out.reshape(-1, H)`` for the article's ``out.view(-1, H)``: equal values for the
     article's batch of one, and it also accepts B > 1, where batch_first output is not
     contiguous and ``view`` raises.
-  * the MXNet ports pass an explicit zero state for ``hidden = None`` and detach the
-    returned state after the update instead of before the backward (same values).
+  * ``optimizer.zero_grad()`` runs in the adapter's ``backward``, just before
+    ``loss.backward()``, not before the forward: nothing reads the gradients in between.
+  * the MXNet ports pass an explicit zero state for ``hidden = None``.
   * ``outputs()`` below is ours: the issue text shows no prediction pass.
 
 Outputs after training (not in the issue text, our choice): the prediction for each of the
 95 windows is the last time step's output of a forward pass from a zero hidden state, without
 updates (``outputs()["predictions"]``, 95 floats).
 
-Canonical parameters (x @ W convention; torch/MXNet store the transposes):
-  W_xh (1, H) = weight_ih_l0.T = l0_i2h_weight.T     b_xh (H,) = bias_ih_l0 = l0_i2h_bias
-  W_hh (H, H) = weight_hh_l0.T = l0_h2h_weight.T     b_hh (H,) = bias_hh_l0 = l0_h2h_bias
-  W_hq (H, 1) = fc.weight.T    = dense.weight.T      b_q  (1,) = fc.bias    = dense.bias
-  A one-bias port's ``b_h`` equals ``b_xh + b_hh``; ``set_params`` here also accepts ``b_h``
-  alone (loaded as b_xh = b_h, b_hh = 0), which changes rounding but not the function.
+Canonical parameters (x @ W convention; ``PARAMS`` below says how each framework stores
+them): W_xh (I, H), W_hh (H, H), b_xh (H,), b_hh (H,), W_hq (H, 1), b_q (1,), one table
+for both variants. A one-bias port's ``b_h`` equals ``b_xh + b_hh``; ``set_params`` here
+also accepts ``b_h`` alone (``fold_lone_bias``: loaded as b_xh = b_h, b_hh = 0), which
+changes rounding but not the function.
 
 Port boundary: ``forward({"x": (B, T, 1)[, "h0": (1, B, H)]})`` returns ``"y"`` as the
 article's (B*T, 1) (every time step, ``out.view(-1, H)``) and ``"h"`` (1, B, H).
@@ -113,12 +113,23 @@ tests/invariants/). Measured on a 2-core AMD EPYC VM, torch 2.13.0+cpu, mxnet 1.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
-from harness.interface import Probe, Tolerance, TutorialSpec
+from harness.interface import (
+    Adapter,
+    EpochRecord,
+    Loop,
+    Param,
+    Params,
+    ParamTable,
+    Probe,
+    Tolerance,
+    TutorialSpec,
+)
 
 SOURCE = (
     "nn.RNN sine-window tutorial, PyTorch (seed article 001); "
@@ -149,8 +160,6 @@ TUTORIAL = Config()
 # gated (see TOLERANCES), the rest shows the climb in reports.
 PROFILES = {"tutorial": TUTORIAL, "ci": replace(TUTORIAL, epochs=20)}
 
-PARAM_NAMES = ("W_xh", "W_hh", "b_xh", "b_hh", "W_hq", "b_q")
-
 
 def make_data(config: Config) -> dict[str, np.ndarray]:
     """The article's windows: x (N, T, 1) and y (N, 1), float32, N = n_points - seq_length."""
@@ -166,16 +175,65 @@ def init_bound(config: Config) -> float:
     return 1.0 / math.sqrt(config.hidden_size)
 
 
-def canonical_params(params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Validate names and fold a lone ``b_h`` into ``b_xh = b_h, b_hh = 0``."""
+#: One table for both variants. Both RNN layers store their weights (out, in), transposed
+#: against ``x @ W``; its row order is torch's draw order, which the MXNet port follows.
+PARAMS = ParamTable((
+    Param("W_xh", "(I, H)", {"torch": "rnn.weight_ih_l0.T", "mxnet": "rnn.l0_i2h_weight.T",
+                             "jax": "W_xh"}),
+    Param("W_hh", "(H, H)", {"torch": "rnn.weight_hh_l0.T", "mxnet": "rnn.l0_h2h_weight.T",
+                             "jax": "W_hh"}),
+    Param("b_xh", "(H,)", {"torch": "rnn.bias_ih_l0", "mxnet": "rnn.l0_i2h_bias",
+                           "jax": "b_xh"}),
+    Param("b_hh", "(H,)", {"torch": "rnn.bias_hh_l0", "mxnet": "rnn.l0_h2h_bias",
+                           "jax": "b_hh"}),
+    Param("W_hq", "(H, 1)", {"torch": "fc.weight.T", "mxnet": "fc.weight.T", "jax": "W_hq"},
+          "the Linear / Dense head on every time step"),
+    Param("b_q", "(1,)", {"torch": "fc.bias", "mxnet": "fc.bias", "jax": "b_q"}),
+))
+
+
+def fold_lone_bias(params: Params, names: tuple[str, ...]) -> Params:
+    """A one-bias model's ``b_h`` as this model's two biases (b_xh = b_h, b_hh = 0); any
+    other mismatch is left for the parameter table to report."""
     params = {k: np.asarray(v) for k, v in params.items()}
     if "b_h" in params and "b_xh" not in params:
         b_h = params.pop("b_h")
         params.update(b_xh=b_h, b_hh=np.zeros_like(b_h))
-    missing = [n for n in PARAM_NAMES if n not in params]
-    if missing:
-        raise KeyError(f"rnn_windows params missing {missing}; expected {PARAM_NAMES}")
-    return {n: params[n] for n in PARAM_NAMES}
+    return params
+
+
+class Schedule:
+    """The article's loop: per epoch the state restarts at zeros, the windows run in order,
+    one Adam step each, the state carried across windows and cut."""
+
+    def prepare(self, config: Config, seed: int) -> Loop:
+        return Loop(data=make_data(config))
+
+    def epochs(self, ad: Adapter, config: Config, loop: Loop) -> Iterator[EpochRecord]:
+        x, y = loop.data["x"], loop.data["y"]  # (N, T, 1), (N, 1)
+        obs = loop.observer
+        while loop.epoch < config.epochs:
+            hidden = ad.zero_state(1)  # the article's hidden = None, every epoch
+            total_loss = 0.0  # Python float sum of loss.item(), as printed
+            for i in range(config.num_windows):
+                # y[i] is (1,): broadcast against every time step's output (quirk 1)
+                loss, hidden = ad.forward_loss({"x": x[i:i + 1], "y": y[i]}, hidden)
+                hidden = ad.cut(hidden)  # hidden.detach(): carried to the next window
+                ad.backward(loss)  # zero_grad, then backward
+                obs.gradients(ad)
+                ad.update()  # one Adam step
+                value = ad.loss_value(loss)
+                obs.step(ad, value)
+                total_loss += value
+            loop.epoch += 1
+            yield EpochRecord(metrics={"loss": total_loss, **obs.epoch()},
+                              items=config.num_windows)
+
+    def outputs(self, ad: Adapter, config: Config, loop: Loop) -> dict[str, Any]:
+        """Last-step prediction for every window, each from a zero hidden state."""
+        x = loop.data["x"]
+        return {"predictions": [float(ad.forward({"x": x[i:i + 1]})["y"][-1, 0])
+                                for i in range(config.num_windows)]}  # y: (T, 1)
 
 
 # Golden tolerance for the per-epoch summed loss. Measured on this 2-core CPU (torch
@@ -259,5 +317,9 @@ SPEC = TutorialSpec(
     tolerances=TOLERANCES,
     default_seed=0,
     cross_framework=CROSS_FRAMEWORK,
+    schedule=Schedule(),
+    params={"": PARAMS},
+    adapt_params=fold_lone_bias,
+    items="windows",
     probe=PROBE,
 )

@@ -1,7 +1,8 @@
 """rnn_windows in PyTorch: the article's nn.RNN + Linear model, MSELoss and Adam.
 
-Bit-for-bit equal to the modernised original in tests/oracles/rnn_windows_original.py.
-``RnnWindowsTorchLast`` is the "last" variant (loss on the last time step only).
+An adapter: the loop is ``spec.Schedule``. Bit-for-bit equal to the modernised original in
+tests/oracles/rnn_windows_original.py. ``RnnWindowsTorchLast`` is the "last" variant (loss
+on the last time step only).
 """
 
 from __future__ import annotations
@@ -15,19 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.interface import Batch, EpochRecord, Params
-from reference_impls._frameworks import torch_device
+from harness.backends import torch_backend as tb
+from harness.interface import Batch, Params
 from reference_impls.rnn_windows import spec
-
-#: torch's canonical-name map: name -> (module attribute path, stored transposed?)
-_TORCH_NAMES = {
-    "W_xh": ("rnn.weight_ih_l0", True),
-    "W_hh": ("rnn.weight_hh_l0", True),
-    "b_xh": ("rnn.bias_ih_l0", False),
-    "b_hh": ("rnn.bias_hh_l0", False),
-    "W_hq": ("fc.weight", True),
-    "b_q": ("fc.bias", False),
-}
 
 
 @contextmanager
@@ -57,21 +48,17 @@ class _Model(nn.Module):
 
 class RnnWindowsTorch:
     port_id = "rnn_windows/torch"
+    framework = "torch"
+    backend = tb
     #: the article scores every time step's output against the window's one target
     last_step_only = False
     #: float32 as in the article; ``to_float64`` (invariant checks only) switches it
     dtype = torch.float32
 
-    @staticmethod
-    def _cut(hidden: torch.Tensor) -> torch.Tensor:
-        return hidden.detach()  # carried to the next window, graph cut
-
-    def build(self, config: spec.Config, seed: int, device: str) -> None:
+    def build(self, config: spec.Config, seed: int, device: str, data: Mapping[str, Any]
+              ) -> None:
         self.config = config
-        self.device = torch_device(device)
-        data = spec.make_data(config)
-        self.x = torch.from_numpy(data["x"]).to(self.device)  # (N, T, 1)
-        self.y = torch.from_numpy(data["y"]).to(self.device)  # (N, 1)
+        self.device = tb.device(device)
         # Drawn on the CPU generator in the article's order (RNN, then Linear).
         torch.manual_seed(seed)
         self.model = _Model(config).to(self.device)
@@ -80,71 +67,63 @@ class RnnWindowsTorch:
             self.model.parameters(), lr=config.lr, betas=(config.beta1, config.beta2),
             eps=config.eps)
 
+    def _t(self, array: Any) -> torch.Tensor:
+        return tb.tensor(array, self.device, self.dtype)
+
     def _loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.last_step_only:
             output = output[-1:]  # (1, 1): the window's last step
         with _broadcast_target_allowed():
             return self.criterion(output, target)
 
-    def train(self) -> Iterator[EpochRecord]:
-        n = self.x.size(0)
-        for _ in range(self.config.epochs):
-            hidden = None  # zeros at every epoch start
-            total_loss = 0.0  # Python float sum of loss.item(), as printed
-            for i in range(n):
-                self.optimizer.zero_grad()
-                output, hidden = self.model(self.x[i:i + 1], hidden)  # (T, 1), (1, 1, H)
-                hidden = self._cut(hidden)  # carried to the next window, graph cut
-                loss = self._loss(output, self.y[i])  # y[i] is (1,): broadcast (quirk 1)
-                loss.backward()
-                self.optimizer.step()
-                total_loss += loss.item()
-            yield EpochRecord(metrics={"loss": total_loss}, items=n)
+    # -- the schedule's operations -----------------------------------------------------
+    @staticmethod
+    def zero_state(batch_size: int) -> None:
+        return None  # the article's hidden = None: nn.RNN starts from zeros
 
-    def outputs(self) -> dict[str, Any]:
-        """Last-step prediction for every window, each from a zero hidden state."""
-        predictions = []
-        with torch.no_grad():
-            for i in range(self.x.size(0)):  # one window at a time, as in training
-                out, _ = self.model(self.x[i:i + 1], None)  # (T, 1)
-                predictions.append(out[-1].item())
-        return {"predictions": predictions}
+    def forward_loss(self, batch: Batch, state: torch.Tensor | None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        output, hidden = self.model(self._t(batch["x"]), state)  # (B*T, 1), (1, B, H)
+        return self._loss(output, self._t(batch["y"]).reshape(-1)), hidden
 
-    def _as_tensor(self, array: Any) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(array), device=self.device, dtype=self.dtype)
+    def backward(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad()
+        loss.backward()
 
+    def update(self) -> None:
+        self.optimizer.step()
+
+    @staticmethod
+    def cut(hidden: torch.Tensor) -> torch.Tensor:
+        return hidden.detach()  # carried to the next window, graph cut
+
+    @staticmethod
+    def loss_value(loss: torch.Tensor) -> float:
+        return loss.item()
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return dict(self.model.named_parameters())
+
+    def grads(self) -> dict[str, torch.Tensor]:
+        return {path: tb.filled_grad(p) for path, p in self.tensors().items()}
+
+    # -- numpy entry points ------------------------------------------------------------
     def _hidden_from(self, batch: Batch) -> torch.Tensor | None:
-        return self._as_tensor(batch["h0"]) if "h0" in batch else None
+        return self._t(batch["h0"]) if "h0" in batch else None
 
     def forward(self, batch: Batch) -> dict[str, np.ndarray]:
         with torch.no_grad():
-            out, hidden = self.model(self._as_tensor(batch["x"]), self._hidden_from(batch))
+            out, hidden = self.model(self._t(batch["x"]), self._hidden_from(batch))
         return {"y": out.cpu().numpy(), "h": hidden.cpu().numpy()}
 
     def loss_and_grads(self, batch: Batch) -> tuple[float, Params]:
-        """The article's loss on one window (x (1, T, 1), y (1,)) and canonical grads."""
-        self.model.zero_grad()
-        output, _ = self.model(self._as_tensor(batch["x"]), self._hidden_from(batch))
-        loss = self._loss(output, self._as_tensor(batch["y"]).reshape(-1))
-        loss.backward()
-        grads = {}
-        for name, (path, transposed) in _TORCH_NAMES.items():
-            grad = self.model.get_parameter(path).grad
-            grads[name] = _to_numpy(grad, transposed)
-        self.model.zero_grad()
-        return loss.item(), grads
-
-    def get_params(self) -> Params:
-        return {name: _to_numpy(self.model.get_parameter(path), transposed)
-                for name, (path, transposed) in _TORCH_NAMES.items()}
-
-    def set_params(self, params: Mapping[str, np.ndarray]) -> None:
-        params = spec.canonical_params(params)
-        with torch.no_grad():
-            for name, (path, transposed) in _TORCH_NAMES.items():
-                value = params[name].T if transposed else params[name]
-                target = self.model.get_parameter(path)
-                target.copy_(torch.from_numpy(np.ascontiguousarray(value)).reshape(target.shape))
+        """The article's loss on one window (x (1, T, 1), y (1,)) and canonical grads;
+        .grad is left untouched."""
+        loss, _ = self.forward_loss(batch, self._hidden_from(batch))
+        named = self.tensors()
+        grads = torch.autograd.grad(loss, list(named.values()))
+        return loss.item(), spec.PARAMS.read(self.framework, dict(zip(named, grads, strict=True)),
+                                             tb)
 
     # -- optional hooks of the invariant checks (harness/invariants_checks.py) ----------
     def to_float64(self) -> None:
@@ -155,12 +134,10 @@ class RnnWindowsTorch:
     def truncation_grads(self, first: Batch, second: Batch, cut: bool = True
                          ) -> dict[str, np.ndarray]:
         """d (loss on ``second``) / d (``first``'s h0), the hidden state carried from
-        ``first`` with the training loop's cut (``_cut``) or without it."""
-        h0 = self._as_tensor(first["h0"]).requires_grad_(True)
-        _, hidden = self.model(self._as_tensor(first["x"]), h0)
-        hidden = self._cut(hidden) if cut else hidden
-        output, _ = self.model(self._as_tensor(second["x"]), hidden)
-        loss = self._loss(output, self._as_tensor(second["y"]).reshape(-1))
+        ``first`` with the training loop's cut (``cut``) or without it."""
+        h0 = self._t(first["h0"]).requires_grad_(True)
+        _, hidden = self.model(self._t(first["x"]), h0)
+        loss, _ = self.forward_loss(second, self.cut(hidden) if cut else hidden)
         grad, = torch.autograd.grad(loss, h0, allow_unused=True)
         return {"h0": np.zeros(h0.shape) if grad is None else grad.cpu().numpy()}
 
@@ -170,8 +147,3 @@ class RnnWindowsTorchLast(RnnWindowsTorch):
 
     port_id = "rnn_windows/torch-last"
     last_step_only = True
-
-
-def _to_numpy(tensor: Any, transposed: bool) -> np.ndarray:
-    array = tensor.detach().cpu().numpy()
-    return np.ascontiguousarray(array.T if transposed else array).copy()

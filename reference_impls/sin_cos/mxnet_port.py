@@ -3,21 +3,22 @@
 With its own seed it draws every parameter from MXNet's generator (same law and order as
 torch, other numbers), so its golden differs from the torch one; loaded with the torch
 port's weights it follows the torch trajectory within ``spec.CROSS_FRAMEWORK``. Gluon's
-Adam places eps differently from torch's (see spec.py).
+Adam places eps differently from torch's (see spec.py). An adapter: the loop is
+``spec.Schedule``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon, nd
 
-from harness.interface import Batch, EpochRecord, Params
-from reference_impls._frameworks import mxnet_context
+from harness.backends import mxnet_backend as mb
+from harness.interface import Batch, Params
 from reference_impls.sin_cos import spec
 
 
@@ -47,17 +48,15 @@ class _Regressor(gluon.Block):
 
 class SinCosMXNet:
     port_id = "sin_cos/mxnet"
+    framework = "mxnet"
+    backend = mb
     #: float32 as in the article; ``to_float64`` (invariant checks only) switches it
     dtype: type[np.floating[Any]] = np.float32
 
-    @staticmethod
-    def _cut(h_state: Any) -> Any:
-        return h_state.detach()  # carried to the next step, graph cut
-
-    def build(self, config: spec.Config, seed: int, device: str) -> None:
+    def build(self, config: spec.Config, seed: int, device: str, data: Mapping[str, Any]
+              ) -> None:
         self.config = config
-        self.ctx = mxnet_context(device)
-        self.data = spec.make_data(config)
+        self.ctx = mb.context(device)
         self.model = _Regressor(config)
         # Drawn on the CPU generator in torch's parameter order, then moved to the device.
         mx.random.seed(seed)
@@ -66,39 +65,60 @@ class SinCosMXNet:
         self.trainer = gluon.Trainer(self.model.collect_params(), "adam", {
             "learning_rate": config.lr, "beta1": config.beta1, "beta2": config.beta2,
             "epsilon": config.eps})
-        self.last: dict[str, Any] = {}
+        self.prediction: Any = None
 
-    def _array(self, array: np.ndarray) -> Any:
+    def _a(self, array: Any) -> Any:
         return nd.array(np.asarray(array), ctx=self.ctx, dtype=self.dtype)
 
-    def _zero_state(self, batch_size: int) -> Any:
+    # -- the schedule's operations -----------------------------------------------------
+    def zero_state(self, batch_size: int) -> Any:
+        """The article's ``h_state = None``, made explicit: (layers, B, H) zeros."""
         return nd.zeros((self.config.num_layers, batch_size, self.config.hidden_size),
                         ctx=self.ctx, dtype=self.dtype)
 
-    def train(self) -> Iterator[EpochRecord]:
-        h_state = self._zero_state(1)  # the article's h_state = None
-        for window in self.data:
-            x, y = self._array(window["x"]), self._array(window["y"])  # (1, T, 1)
-            with autograd.record():
-                prediction, h_state = self.model(x, h_state)
-                loss = ((prediction - y) ** 2).mean()  # MSELoss: mean over all elements
-            h_state = self._cut(h_state)  # carried to the next step, graph cut
-            loss.backward()  # grad_req "write": overwrites, as zero_grad + backward
-            self.trainer.step(1)  # the loss is already a mean: no further rescaling
-            self.last = {"t": window["t"], "y": window["y"], "prediction": prediction}
-            yield EpochRecord(metrics={"loss": float(loss.asscalar())},
-                              items=self.config.time_step)
+    def forward_loss(self, batch: Batch, state: Any) -> tuple[Any, Any]:
+        x, y = self._a(batch["x"]), self._a(batch["y"])  # (1, T, 1)
+        with autograd.record():
+            self.prediction, h_state = self.model(x, state)
+            loss = ((self.prediction - y) ** 2).mean()  # MSELoss: mean over all elements
+        return loss, h_state
 
-    def outputs(self) -> dict[str, Any]:
-        """The last step's plot (see spec.last_step_outputs)."""
-        if not self.last:
-            return {}
-        return spec.last_step_outputs(self.last, self.last["prediction"].asnumpy())
+    @staticmethod
+    def backward(loss: Any) -> None:
+        loss.backward()  # grad_req "write": overwrites, as zero_grad + backward
 
+    def update(self) -> None:
+        self.trainer.step(1)  # the loss is already a mean: no further rescaling
+
+    @staticmethod
+    def cut(h_state: Any) -> Any:
+        return h_state.detach()  # carried to the next step, graph cut
+
+    @staticmethod
+    def loss_value(loss: Any) -> float:
+        return float(loss.asscalar())
+
+    def last_prediction(self) -> np.ndarray:
+        if self.prediction is None:
+            raise ValueError("last_prediction() before forward_loss")
+        return mb.to_numpy(self.prediction)
+
+    def tensors(self) -> dict[str, Any]:
+        """Parameters keyed by block attribute and gluon name (``rnn.l0_i2h_weight``...)."""
+        rnn, out = self.model.rnn, self.model.out
+        return {
+            **{f"rnn.{k[len(rnn.prefix):]}": v for k, v in rnn.collect_params().items()},
+            **{f"out.{k[len(out.prefix):]}": v for k, v in out.collect_params().items()},
+        }
+
+    def grads(self) -> dict[str, Any]:
+        return {path: p.grad(self.ctx) for path, p in self.tensors().items()}
+
+    # -- numpy entry points ------------------------------------------------------------
     def _inputs(self, batch: Batch) -> tuple[Any, Any]:
-        x = self._array(batch["x"])
+        x = self._a(batch["x"])
         h0 = batch.get("h0")
-        return x, self._zero_state(x.shape[0]) if h0 is None else self._array(h0)
+        return x, self.zero_state(x.shape[0]) if h0 is None else self._a(h0)
 
     def forward(self, batch: Batch) -> dict[str, np.ndarray]:
         x, h0 = self._inputs(batch)
@@ -109,32 +129,12 @@ class SinCosMXNet:
         """The article's MSE loss on ``batch`` and its gradients (written to the grad buffers,
         which the next training backward overwrites anyway)."""
         x, h0 = self._inputs(batch)
-        y = self._array(batch["y"])
+        y = self._a(batch["y"])
         with autograd.record():
             prediction, _ = self.model(x, h0)
             loss = ((prediction - y) ** 2).mean()
         loss.backward()
-        grads = {name: p.grad(self.ctx) for name, p in self._named().items()}
-        return float(loss.asscalar()), _canonical(grads)
-
-    def _named(self) -> dict[str, Any]:
-        """Parameters keyed by their name without the block prefix (``l0_i2h_weight``...)."""
-        rnn, out = self.model.rnn, self.model.out
-        return {
-            **{f"rnn.{k[len(rnn.prefix):]}": v for k, v in rnn.collect_params().items()},
-            **{f"out.{k[len(out.prefix):]}": v for k, v in out.collect_params().items()},
-        }
-
-    def get_params(self) -> Params:
-        return _canonical({name: p.data(self.ctx) for name, p in self._named().items()})
-
-    def set_params(self, params: Mapping[str, np.ndarray]) -> None:
-        checked = spec.checked_params(self.config, params, self.port_id, self.dtype)
-        named = self._named()
-        for canon, mx_name in _NAMES.items():
-            value = checked[canon].T if checked[canon].ndim == 2 else checked[canon]
-            named[mx_name].set_data(nd.array(np.ascontiguousarray(value), ctx=self.ctx,
-                                             dtype=value.dtype))
+        return float(loss.asscalar()), spec.PARAMS.read(self.framework, self.grads(), mb)
 
     # -- optional hooks of the invariant checks (harness/invariants_checks.py) ----------
     def to_float64(self) -> None:
@@ -145,31 +145,15 @@ class SinCosMXNet:
     def truncation_grads(self, first: Batch, second: Batch, cut: bool = True
                          ) -> dict[str, np.ndarray]:
         """d (loss on ``second``) / d (``first``'s h0), the state carried from ``first``
-        with the training loop's cut (``_cut``, between two recordings) or without it."""
+        with the training loop's cut (``cut``, between two recordings) or without it."""
         x1, h0 = self._inputs(first)
         h0.attach_grad()
         with autograd.record():
             _, h_state = self.model(x1, h0)
-        h_state = self._cut(h_state) if cut else h_state
+        h_state = self.cut(h_state) if cut else h_state
         x2, _ = self._inputs(second)
         with autograd.record():
             prediction, _ = self.model(x2, h_state)
-            loss = ((prediction - self._array(second["y"])) ** 2).mean()
+            loss = ((prediction - self._a(second["y"])) ** 2).mean()
         loss.backward()
         return {"h0": h0.grad.asnumpy()}
-
-
-#: canonical name -> gluon parameter name; 2-D weights are stored transposed in gluon.
-_NAMES = {
-    "W_xh": "rnn.l0_i2h_weight", "W_hh": "rnn.l0_h2h_weight",
-    "b_xh": "rnn.l0_i2h_bias", "b_hh": "rnn.l0_h2h_bias",
-    "W_hq": "out.weight", "b_q": "out.bias",
-}
-
-
-def _canonical(arrays: Mapping[str, Any]) -> Params:
-    out = {}
-    for canon, mx_name in _NAMES.items():
-        value = arrays[mx_name].asnumpy()
-        out[canon] = np.ascontiguousarray(value.T if value.ndim == 2 else value).copy()
-    return out

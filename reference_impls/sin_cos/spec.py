@@ -4,7 +4,7 @@ Source: the "RNN regressor" tutorial (seed article 004, MorvanZhou's PyTorch tut
 ``403_RNN_regressor.py``, PyTorch 0.1/0.3 ``Variable`` era): an ``nn.RNN`` reads a window
 of sin(t) and a ``Linear`` read-out predicts cos(t) at every time step.
 
-Loop shape (both ports follow it exactly):
+Loop shape (``Schedule`` below, the one loop every framework's adapter runs):
   torch.manual_seed(1); rnn = RNN(input 1, hidden 32, 1 layer, batch_first) then Linear(32, 1)
   optimizer = Adam(lr=0.02); loss = MSELoss (mean over the 10 points); h_state = None
   for step k in range(60):                       # one harness "epoch" = one article step
@@ -14,9 +14,12 @@ Loop shape (both ports follow it exactly):
     prediction = stack([out(r_out[:, i, :]) for i in range(10)], dim=1)   # (1, 10, 1)
     h_state = h_state.data                       # carried to the next step, graph cut
     loss = mse(prediction, y); zero_grad; backward; Adam step
-  the per-step figure is that step's loss (the article prints nothing; it plots y and
+  the per-step figure is that step's loss.item() (the article prints nothing; it plots y and
   prediction of every step, so ``outputs`` holds the last step's t, target and prediction,
   taken from the forward pass before that step's update, as plotted).
+The carried h_state lives in ``Loop.carry`` (None: the article's zeros) and the plotted
+step in ``Loop.extra``, so the loop's state between epochs is the schedule's. The adapters
+also provide ``last_prediction()``: the prediction of their latest ``forward_loss``.
 
 Quirks kept:
   * linspace includes the endpoint, so step k's last point (k+1)*pi is step k+1's first,
@@ -31,13 +34,11 @@ Quirks kept:
     article does); their last-bit results may differ between CPUs (AVX512 / AVX2 / NEON)
     and are a possible cross-CPU noise source, covered by the golden tolerance below.
 
-Canonical parameters (``x @ W`` convention): ``W_xh`` (1, H) = torch ``rnn.weight_ih_l0.T``
-= gluon ``l0_i2h_weight.T``; ``W_hh`` (H, H) = ``weight_hh_l0.T`` = ``l0_h2h_weight.T``;
-``b_xh`` (H,) = ``bias_ih_l0`` = ``l0_i2h_bias``; ``b_hh`` (H,) = ``bias_hh_l0`` =
-``l0_h2h_bias``; ``W_hq`` (H, 1) = ``out.weight.T`` = Dense ``weight.T``; ``b_q`` (1,).
+Canonical parameters (``x @ W`` convention; ``PARAMS`` below says how each framework
+stores them): W_xh (I, H), W_hh (H, H), b_xh (H,), b_hh (H,), W_hq (H, 1), b_q (1,).
 Both frameworks keep two RNN biases, so both are exposed; the single-bias form of other
-tutorials is ``b_h = b_xh + b_hh`` (``combined_bias``), which is exact in value but not
-in rounding, so only the two-bias form is loaded by ``set_params``.
+tutorials, ``b_h = b_xh + b_hh``, is exact in value but not in rounding, so only the
+two-bias form is loaded by ``set_params``.
 
 Initialisation: torch draws, in this order, weight_ih, weight_hh, bias_ih, bias_hh
 (all U(-1/sqrt(H), 1/sqrt(H))), then Linear weight (kaiming_uniform(a=sqrt(5)), i.e.
@@ -98,14 +99,22 @@ tests/invariants/). Measured on a 2-core AMD EPYC VM, torch 2.13.0+cpu, mxnet 1.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 
-from harness.errors import UsageError
-from harness.interface import Probe, Tolerance, TutorialSpec
+from harness.interface import (
+    Adapter,
+    EpochRecord,
+    Loop,
+    Param,
+    ParamTable,
+    Probe,
+    Tolerance,
+    TutorialSpec,
+)
 
 SOURCE = (
     "RNN regressor, sin -> cos (seed article 004: MorvanZhou PyTorch-Tutorial "
@@ -132,8 +141,6 @@ class Config:
 TUTORIAL = Config()
 PROFILES = {"tutorial": TUTORIAL, "ci": replace(TUTORIAL, epochs=30)}
 
-PARAM_NAMES = ("W_xh", "W_hh", "b_xh", "b_hh", "W_hq", "b_q")
-
 
 def make_step(config: Config, step: int) -> dict[str, np.ndarray]:
     """Step ``step``'s window as the article builds it: t (T,), x and y (1, T, 1), float32."""
@@ -159,36 +166,61 @@ def last_step_outputs(window: Mapping[str, np.ndarray] | None,
             "prediction": np.asarray(prediction).ravel().tolist()}
 
 
-def param_shapes(config: Config) -> dict[str, tuple[int, ...]]:
-    """Canonical parameter shapes (``x @ W`` convention)."""
-    i, h = config.input_size, config.hidden_size
-    return {"W_xh": (i, h), "W_hh": (h, h), "b_xh": (h,), "b_hh": (h,), "W_hq": (h, 1),
-            "b_q": (1,)}
+#: Both RNN layers store their weights (out, in): transposed against ``x @ W``.
+PARAMS = ParamTable((
+    Param("W_xh", "(I, H)", {"torch": "rnn.weight_ih_l0.T", "mxnet": "rnn.l0_i2h_weight.T",
+                             "jax": "W_xh"}),
+    Param("W_hh", "(H, H)", {"torch": "rnn.weight_hh_l0.T", "mxnet": "rnn.l0_h2h_weight.T",
+                             "jax": "W_hh"}),
+    Param("b_xh", "(H,)", {"torch": "rnn.bias_ih_l0", "mxnet": "rnn.l0_i2h_bias",
+                           "jax": "b_xh"}),
+    Param("b_hh", "(H,)", {"torch": "rnn.bias_hh_l0", "mxnet": "rnn.l0_h2h_bias",
+                           "jax": "b_hh"}),
+    Param("W_hq", "(H, 1)", {"torch": "out.weight.T", "mxnet": "out.weight.T", "jax": "W_hq"},
+          "the per-time-step read-out (Linear / Dense)"),
+    Param("b_q", "(1,)", {"torch": "out.bias", "mxnet": "out.bias", "jax": "b_q"}),
+))
 
 
-def checked_params(config: Config, params: Mapping[str, np.ndarray], port: str,
-                   dtype: type[np.floating[Any]] = np.float32) -> dict[str, np.ndarray]:
-    """``params`` as ``dtype`` (float32) arrays, after checking every canonical name and shape."""
-    expected = param_shapes(config)
-    got = {k: np.shape(params[k]) for k in expected if k in params}
-    if got != expected:
-        raise UsageError(
-            f"set_params got parameters that do not fit {port}.",
-            context={"expected": expected, "obtained": got},
-            fix=f"pass every name of {', '.join(expected)} with the shapes above.",
-            tutorial="sin_cos", port=port,
-        )
-    return {k: np.asarray(params[k], dtype=dtype) for k in expected}
+class PlottingAdapter(Adapter, Protocol):
+    """What this schedule needs of an adapter besides ``Adapter``: the article plots each
+    step's prediction, made by the forward pass before that step's update."""
+
+    def last_prediction(self) -> np.ndarray:
+        """The prediction (1, T, 1) of the latest ``forward_loss``."""
 
 
-def combined_bias(params: dict[str, np.ndarray]) -> np.ndarray:
-    """The single-bias form ``b_h = b_xh + b_hh`` used by scratch RNN tutorials."""
-    return np.asarray(params["b_xh"]) + np.asarray(params["b_hh"])
+class Schedule:
+    """The article's loop: one Adam step per window, h_state carried across steps and cut."""
 
+    def prepare(self, config: Config, seed: int) -> Loop:
+        return Loop(data={"windows": make_data(config)})
 
-def perturb_ulp(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Every weight moved 1 ulp toward +inf: the cross-machine rounding-noise proxy."""
-    return {k: np.nextafter(v, np.array(np.inf, dtype=v.dtype)) for k, v in params.items()}
+    def epochs(self, ad: Adapter, config: Config, loop: Loop) -> Iterator[EpochRecord]:
+        obs = loop.observer
+        while loop.epoch < config.epochs:
+            window = loop.data["windows"][loop.epoch]
+            h_state = ad.zero_state(1) if loop.carry is None else loop.carry  # None: zeros
+            loss, h_state = ad.forward_loss({"x": window["x"], "y": window["y"]}, h_state)
+            loop.carry = ad.cut(h_state)  # h_state.data: carried to the next step, graph cut
+            ad.backward(loss)  # zero_grad, then backward
+            obs.gradients(ad)
+            ad.update()  # one Adam step
+            value = ad.loss_value(loss)
+            obs.step(ad, value)
+            # the plotted step, as JSON (floats of the float32 values) so checkpoints keep it
+            plotted = cast(PlottingAdapter, ad).last_prediction()  # (1, T, 1)
+            loop.extra["plotted"] = {"step": loop.epoch, "prediction": plotted.ravel().tolist()}
+            loop.epoch += 1
+            yield EpochRecord(metrics={"loss": value, **obs.epoch()}, items=config.time_step)
+
+    def outputs(self, ad: Adapter, config: Config, loop: Loop) -> dict[str, Any]:
+        """The last step's plot (``last_step_outputs``)."""
+        plotted = loop.extra.get("plotted")
+        if plotted is None:
+            return {}
+        window = loop.data["windows"][plotted["step"]]
+        return last_step_outputs(window, np.asarray(plotted["prediction"]))
 
 
 # Measured (see the module docstring): 1-ulp noise <= 1.2e-2, lr +-1 % signal >= 0.15.
@@ -248,5 +280,8 @@ SPEC = TutorialSpec(
     tolerances=TOLERANCES,
     default_seed=1,  # the article's torch.manual_seed(1)
     cross_framework=CROSS_FRAMEWORK,
+    schedule=Schedule(),
+    params={"": PARAMS},
+    items="time points",
     probe=PROBE,
 )

@@ -1,19 +1,20 @@
 """sin_cos in PyTorch: the article's ``nn.RNN`` + per-step ``Linear`` model with Adam.
 
-Bit-for-bit equal to the modernised original in tests/oracles/sin_cos_original.py.
+An adapter: the loop is ``spec.Schedule``. Bit-for-bit equal to the modernised original in
+tests/oracles/sin_cos_original.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from harness.interface import Batch, EpochRecord, Params
-from reference_impls._frameworks import torch_device
+from harness.backends import torch_backend as tb
+from harness.interface import Batch, Params
 from reference_impls.sin_cos import spec
 
 
@@ -36,21 +37,15 @@ class _Regressor(nn.Module):
 
 class SinCosTorch:
     port_id = "sin_cos/torch"
+    framework = "torch"
+    backend = tb
     #: float32 as in the article; ``to_float64`` (invariant checks only) switches it
     dtype = torch.float32
 
-    @property
-    def np_dtype(self) -> type[np.floating[Any]]:
-        return np.float64 if self.dtype == torch.float64 else np.float32
-
-    @staticmethod
-    def _cut(h_state: torch.Tensor) -> torch.Tensor:
-        return h_state.data  # the article's h_state.data: carried on, graph cut
-
-    def build(self, config: spec.Config, seed: int, device: str) -> None:
+    def build(self, config: spec.Config, seed: int, device: str, data: Mapping[str, Any]
+              ) -> None:
         self.config = config
-        self.device = torch_device(device)
-        self.data = spec.make_data(config)
+        self.device = tb.device(device)
         # Drawn on the CPU generator (rnn weights and biases, then Linear) on every device.
         torch.manual_seed(seed)
         self.model = _Regressor(config).to(self.device)
@@ -58,34 +53,49 @@ class SinCosTorch:
             self.model.parameters(), lr=config.lr, betas=(config.beta1, config.beta2),
             eps=config.eps)
         self.loss_func = nn.MSELoss()
-        self.last: dict[str, Any] = {}
+        self.prediction: torch.Tensor | None = None
 
-    def _tensor(self, array: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+    def _t(self, array: Any) -> torch.Tensor:
+        return tb.tensor(array, self.device, self.dtype)
 
-    def train(self) -> Iterator[EpochRecord]:
-        h_state = None  # the article's initial hidden state (zeros)
-        for window in self.data:
-            x, y = self._tensor(window["x"]), self._tensor(window["y"])  # (1, T, 1)
-            prediction, h_state = self.model(x, h_state)
-            h_state = self._cut(h_state)  # carried to the next step, graph cut
-            loss = self.loss_func(prediction, y)
-            self.optimizer.zero_grad()
-            loss.backward()
-            self.optimizer.step()
-            self.last = {"t": window["t"], "y": window["y"], "prediction": prediction.detach()}
-            yield EpochRecord(metrics={"loss": loss.item()}, items=self.config.time_step)
+    # -- the schedule's operations -----------------------------------------------------
+    @staticmethod
+    def zero_state(batch_size: int) -> None:
+        return None  # the article's h_state = None: nn.RNN starts from zeros
 
-    def outputs(self) -> dict[str, Any]:
-        """The last step's plot (see spec.last_step_outputs)."""
-        if not self.last:
-            return {}
-        return spec.last_step_outputs(self.last, self.last["prediction"].cpu().numpy())
+    def forward_loss(self, batch: Batch, state: torch.Tensor | None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        self.prediction, h_state = self.model(self._t(batch["x"]), state)  # (1, T, 1)
+        return self.loss_func(self.prediction, self._t(batch["y"])), h_state
 
+    def backward(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad()
+        loss.backward()
+
+    def update(self) -> None:
+        self.optimizer.step()
+
+    @staticmethod
+    def cut(h_state: torch.Tensor) -> torch.Tensor:
+        return h_state.data  # the article's h_state.data: carried on, graph cut
+
+    @staticmethod
+    def loss_value(loss: torch.Tensor) -> float:
+        return loss.item()
+
+    def last_prediction(self) -> np.ndarray:
+        return tb.to_numpy(_required(self.prediction, "last_prediction() before forward_loss"))
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return dict(self.model.named_parameters())
+
+    def grads(self) -> dict[str, torch.Tensor]:
+        return {path: tb.filled_grad(p) for path, p in self.tensors().items()}
+
+    # -- numpy entry points ------------------------------------------------------------
     def _inputs(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
-        x = self._tensor(np.asarray(batch["x"], dtype=self.np_dtype))
         h0 = batch.get("h0")
-        return x, None if h0 is None else self._tensor(np.asarray(h0, dtype=self.np_dtype))
+        return self._t(batch["x"]), None if h0 is None else self._t(h0)
 
     def forward(self, batch: Batch) -> dict[str, np.ndarray]:
         x, h0 = self._inputs(batch)
@@ -96,23 +106,12 @@ class SinCosTorch:
     def loss_and_grads(self, batch: Batch) -> tuple[float, Params]:
         """The article's MSE loss on ``batch`` and its gradients; .grad is left untouched."""
         x, h0 = self._inputs(batch)
-        y = self._tensor(np.asarray(batch["y"], dtype=self.np_dtype))
         prediction, _ = self.model(x, h0)
-        loss = self.loss_func(prediction, y)
-        named = dict(self.model.named_parameters())
+        loss = self.loss_func(prediction, self._t(batch["y"]))
+        named = self.tensors()
         grads = torch.autograd.grad(loss, list(named.values()))
-        return loss.item(), _canonical(dict(zip(named, grads, strict=True)))
-
-    def get_params(self) -> Params:
-        return _canonical(dict(self.model.named_parameters()))
-
-    def set_params(self, params: Mapping[str, np.ndarray]) -> None:
-        checked = spec.checked_params(self.config, params, self.port_id, self.np_dtype)
-        named = dict(self.model.named_parameters())
-        with torch.no_grad():
-            for canon, torch_name in _NAMES.items():
-                value = checked[canon].T if checked[canon].ndim == 2 else checked[canon]
-                named[torch_name].copy_(torch.from_numpy(np.ascontiguousarray(value)))
+        return loss.item(), spec.PARAMS.read(self.framework, dict(zip(named, grads, strict=True)),
+                                             tb)
 
     # -- optional hooks of the invariant checks (harness/invariants_checks.py) ----------
     def to_float64(self) -> None:
@@ -123,35 +122,19 @@ class SinCosTorch:
     def truncation_grads(self, first: Batch, second: Batch, cut: bool = True
                          ) -> dict[str, np.ndarray]:
         """d (loss on ``second``) / d (``first``'s h0), the state carried from ``first``
-        with the training loop's cut (``_cut``) or without it."""
+        with the training loop's cut (``cut``) or without it."""
         x1, h0 = self._inputs(first)
-        h0 = _required(h0)
+        h0 = _required(h0, "truncation_grads needs an initial state 'h0' in the first batch")
+        h0.requires_grad_(True)
         _, h_state = self.model(x1, h0)
         x2, _ = self._inputs(second)
-        y2 = self._tensor(np.asarray(second["y"], dtype=self.np_dtype))
-        prediction, _ = self.model(x2, self._cut(h_state) if cut else h_state)
-        loss = self.loss_func(prediction, y2)
+        prediction, _ = self.model(x2, self.cut(h_state) if cut else h_state)
+        loss = self.loss_func(prediction, self._t(second["y"]))
         grad, = torch.autograd.grad(loss, h0, allow_unused=True)
         return {"h0": np.zeros(h0.shape) if grad is None else grad.cpu().numpy()}
 
 
-def _required(h0: torch.Tensor | None) -> torch.Tensor:
-    if h0 is None:
-        raise ValueError("truncation_grads needs an initial state 'h0' in the first batch")
-    return h0.requires_grad_(True)
-
-
-#: canonical name -> torch parameter name; 2-D weights are stored transposed in torch.
-_NAMES = {
-    "W_xh": "rnn.weight_ih_l0", "W_hh": "rnn.weight_hh_l0",
-    "b_xh": "rnn.bias_ih_l0", "b_hh": "rnn.bias_hh_l0",
-    "W_hq": "out.weight", "b_q": "out.bias",
-}
-
-
-def _canonical(tensors: Mapping[str, torch.Tensor]) -> Params:
-    out = {}
-    for canon, torch_name in _NAMES.items():
-        value = tensors[torch_name].detach().cpu().numpy()
-        out[canon] = np.ascontiguousarray(value.T if value.ndim == 2 else value).copy()
-    return out
+def _required(value: torch.Tensor | None, why: str) -> torch.Tensor:
+    if value is None:
+        raise ValueError(why)
+    return value

@@ -64,7 +64,7 @@ def test_different_weights_are_told_apart():
 
 def test_params_round_trip_between_frameworks():
     params = torch_initial_params("")
-    assert set(params) == set(spec.PARAM_NAMES)
+    assert set(params) == set(spec.PARAMS.names)
     port = built("rnn_windows/mxnet", seed=5)
     port.set_params(params)
     for name, value in port.get_params().items():
@@ -81,8 +81,8 @@ def test_one_window_loss_and_grads_agree(variant, with_h0):
     loss_t, grads_t = t.loss_and_grads(batch)
     loss_m, grads_m = m.loss_and_grads(batch)
     assert loss_m == pytest.approx(loss_t, rel=1e-5)
-    assert set(grads_t) == set(grads_m) == set(spec.PARAM_NAMES)
-    for name in spec.PARAM_NAMES:
+    assert set(grads_t) == set(grads_m) == set(spec.PARAMS.names)
+    for name in spec.PARAMS.names:
         assert grads_m[name].shape == params[name].shape
         np.testing.assert_allclose(grads_m[name], grads_t[name], rtol=1e-4, atol=1e-7)
     assert np.any(grads_t["W_hh"] != 0)

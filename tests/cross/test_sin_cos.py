@@ -43,8 +43,8 @@ def test_params_round_trip_through_both_frameworks(torch_init):
     assert any(not np.array_equal(v, torch_init[k]) for k, v in mx_port.get_params().items())
     mx_port.set_params(torch_init)
     obtained = mx_port.get_params()
-    assert set(obtained) == set(spec.PARAM_NAMES)
-    for name in spec.PARAM_NAMES:
+    assert set(obtained) == set(spec.PARAMS.names)
+    for name in spec.PARAMS.names:
         np.testing.assert_array_equal(obtained[name], torch_init[name], err_msg=name)
 
 
@@ -66,7 +66,7 @@ def test_loss_and_grads_match_with_the_same_weights(torch_init):
     loss_t, grads_t = torch_port.loss_and_grads(_batch())
     loss_m, grads_m = mx_port.loss_and_grads(_batch())
     assert loss_m == pytest.approx(loss_t, rel=1e-5)
-    for name in spec.PARAM_NAMES:
+    for name in spec.PARAMS.names:
         assert grads_m[name].shape == grads_t[name].shape == torch_init[name].shape, name
         np.testing.assert_allclose(grads_m[name], grads_t[name], rtol=1e-4, atol=1e-6,
                                    err_msg=name)
