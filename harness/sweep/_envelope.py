@@ -91,7 +91,8 @@ def record_envelopes(port_ids: Sequence[str], profile: str, store: GoldenStore, 
     sweep = executor.run(jobs, registry, on_result) if jobs else SweepResult(())
     done: dict[str, Envelope | SweepFailedError] = {}
     for port_id in port_ids:
-        config = _spec(registry, port_id).profile(profile)
+        spec = _spec(registry, port_id)
+        config = spec.profile(profile)
         trainer = trainers[port_id]
         if trainer is not None:
             prepare_determinism()
@@ -109,7 +110,9 @@ def record_envelopes(port_ids: Sequence[str], profile: str, store: GoldenStore, 
                 "device": device, "computation": how, "band_stds": BAND_STDS,
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 **environment_info()}
-        env = build_envelope(port_id, profile, seeds[port_id], runs, meta)
+        # the gated figures only: observables a run also records are not what the band judges
+        gated = [{m: run[m] for m in spec.metrics} for run in runs]
+        env = build_envelope(port_id, profile, seeds[port_id], gated, meta)
         write_envelope(store, env)
         done[port_id] = env
     return done
