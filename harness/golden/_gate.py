@@ -258,7 +258,8 @@ def record(req: GateRequest, *, seed: int | None = None,
     initial = started.port.get_params()
     traj = train_started(started, progress)
     req.store.write(traj)
-    req.store.write_initial(req.port_id, req.profile, initial, _initial_meta(traj.meta))
+    req.store.write_initial(req.port_id, req.profile, initial,
+                            _initial_meta(traj.meta, traj.meta["seed"]))
     return traj
 
 
@@ -267,14 +268,15 @@ def record_initial(req: GateRequest) -> Path:
     the port built with the golden's seed and config; the golden's own files stay as
     they are."""
     golden = load_golden(req)
-    started = start_port(req.port_id, req.profile, seed=golden_seed(golden, req),
-                         device=req.device, registry=req.registry)
-    meta = {**_initial_meta(golden.meta), "device": req.device}
+    seed = golden_seed(golden, req)
+    started = start_port(req.port_id, req.profile, seed=seed, device=req.device,
+                         registry=req.registry)
+    meta = {**_initial_meta(golden.meta, seed), "device": req.device}
     return req.store.write_initial(req.port_id, req.profile, started.port.get_params(), meta)
 
 
-def _initial_meta(run_meta: Mapping[str, Any]) -> dict[str, Any]:
+def _initial_meta(run_meta: Mapping[str, Any], seed: int) -> dict[str, Any]:
     env = environment_info()
-    return {"seed": run_meta["seed"], "config_hash": run_meta["config_hash"],
+    return {"seed": seed, "config_hash": run_meta["config_hash"],
             "config": run_meta.get("config"), "device": run_meta.get("device", "cpu"),
             "versions": env.get("versions")}
