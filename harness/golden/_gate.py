@@ -9,6 +9,7 @@ envelope check all call ``gate``; nothing else compares a run with a golden.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -231,7 +232,9 @@ def _notes(req: GateRequest, golden: Trajectory, obtained: Trajectory) -> tuple[
     """Config fields the golden's run and this run differ in (the spec's cross_config)."""
     if req.against is None:
         return ()
-    ours, theirs = obtained.meta.get("config") or {}, golden.meta.get("config") or {}
+    # through JSON, as the golden's config was stored (tuples read back as lists)
+    ours = json.loads(json.dumps(obtained.meta.get("config") or {}, default=repr))
+    theirs = golden.meta.get("config") or {}
     return tuple(f"config {k}: {req.golden_port}'s golden {theirs.get(k)!r}, this run "
                  f"{ours.get(k)!r} (the spec's cross_config; the comparison assumes it does "
                  f"not change {req.golden_port}'s model)"

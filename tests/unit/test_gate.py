@@ -30,12 +30,12 @@ from tests.fakes import SPEC, fake_registry
 SPEC_CROSS = replace(SPEC, cross_framework={"default": Tolerance(rtol=1e-6)})
 
 
-def cross_registry(checked: str = "FakePort") -> Registry:
+def cross_registry(checked: str = "FakePort", spec: str = "SPEC_CROSS") -> Registry:
     """``fake/numpy`` (the port checked) and ``fake/torch`` (whose golden it is checked
     against; torch is not installed in the unit env, and the check must not need it)."""
     return Registry([PortEntry("fake", "numpy", "", f"tests.fakes:{checked}"),
                      PortEntry("fake", "torch", "", "tests.fakes:FakePort")],
-                    {"fake": "tests.unit.test_gate:SPEC_CROSS"})
+                    {"fake": f"tests.unit.test_gate:{spec}"})
 
 
 @pytest.fixture
@@ -182,3 +182,17 @@ def test_cli_record_initial_only_keeps_the_golden_files(tmp_path, capsys):
                fake_registry) == 0
     assert {n: (folder / n).read_bytes() for n in golden} == golden
     assert (folder / INITIAL_FILE).exists()
+
+
+SPEC_CROSS_CONFIG = replace(SPEC_CROSS, cross_config=lambda c: replace(c, diverge_at=99))
+
+
+def test_check_against_notes_each_config_field_the_cross_config_changes(other_golden):
+    plain = resolve("fake/numpy", "ci", golden_dir=other_golden, registry=cross_registry(),
+                    against="fake/torch")
+    assert gate(plain).notes == ()
+    changed = resolve("fake/numpy", "ci", golden_dir=other_golden,
+                      registry=cross_registry(spec="SPEC_CROSS_CONFIG"), against="fake/torch")
+    verdict = gate(changed)
+    assert verdict.passed and len(verdict.notes) == 1
+    assert verdict.notes[0].startswith("config diverge_at: fake/torch's golden None, this run 99")
