@@ -11,12 +11,15 @@ PORTS = (
     ("char_rnn", "mxnet", "concise", "reference_impls.char_rnn.mxnet_port:CharRnnMXNetConcise"),
     ("sin_cos", "torch", "", "reference_impls.sin_cos.torch_port:SinCosTorch"),
     ("sin_cos", "mxnet", "", "reference_impls.sin_cos.mxnet_port:SinCosMXNet"),
+    ("sin_cos", "jax", "", "reference_impls.sin_cos.jax_port:SinCosJax"),
     ("rnn_windows", "torch", "", "reference_impls.rnn_windows.torch_port:RnnWindowsTorch"),
     ("rnn_windows", "mxnet", "", "reference_impls.rnn_windows.mxnet_port:RnnWindowsMXNet"),
+    ("rnn_windows", "jax", "", "reference_impls.rnn_windows.jax_port:RnnWindowsJax"),
     ("rnn_windows", "torch", "last",
      "reference_impls.rnn_windows.torch_port:RnnWindowsTorchLast"),
     ("rnn_windows", "mxnet", "last",
      "reference_impls.rnn_windows.mxnet_port:RnnWindowsMXNetLast"),
+    ("rnn_windows", "jax", "last", "reference_impls.rnn_windows.jax_port:RnnWindowsJaxLast"),
 )
 
 #: tutorial -> "module:attr" of its TutorialSpec.

@@ -1,0 +1,166 @@
+"""rnn_windows in JAX: the article's RNN + Linear head as pure functions, optax's Adam.
+
+An adapter: the loop is ``spec.Schedule``. There is no JAX original: with its own seed it
+draws all six parameters from U(-1/sqrt(H), 1/sqrt(H)) with ``jax.random`` (torch's law,
+in torch's order), so its golden is its own; loaded with the torch port's weights it
+follows the torch trajectory within ``spec.CROSS_FRAMEWORK``. ``RnnWindowsJaxLast`` is the
+"last" variant (loss on the last time step only).
+
+``forward_loss`` takes ``value_and_grad`` (new state as aux) and keeps the gradients;
+``backward`` has nothing left to do. ``cut`` is ``stop_gradient``: the carried hidden state
+is a concrete array between windows, a constant of the next window's function (the
+article's ``hidden.detach()``); in ``truncation_grads``' traced two-window function the
+same call cuts the graph. ``optax.adam`` adds eps where torch does
+(``m_hat / (sqrt(v_hat) + eps)``); only rounding differs. The (B*T, 1) outputs against the
+window's one target broadcast as torch's ``MSELoss`` does (quirk 1, spec.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from harness.backends import jax_backend as jb
+from harness.interface import Batch, Params
+from reference_impls.rnn_windows import spec
+
+Weights = dict[str, Any]  # canonical names: W_xh (I, H), W_hh (H, H), b_xh, b_hh, W_hq, b_q
+
+
+def _forward(w: Weights, x: Any, h0: Any) -> tuple[Any, Any]:
+    """x (B, T, I) batch-first, h0 (1, B, H) -> output (B*T, 1), hidden (1, B, H)."""
+    out, h = jb.rnn_tanh(jnp.swapaxes(x, 0, 1), h0[0], w["W_xh"], w["W_hh"], w["b_xh"],
+                         w["b_hh"])  # (T, B, H), (B, H)
+    out = jnp.swapaxes(out, 0, 1).reshape(-1, out.shape[-1])  # out.view(-1, H): (B*T, H)
+    return out @ w["W_hq"] + w["b_q"], h[None]
+
+
+def _loss(w: Weights, x: Any, y: Any, h0: Any, last: bool) -> tuple[Any, Any]:
+    output, h = _forward(w, x, h0)
+    output = output[-1:] if last else output  # (1, 1) or (B*T, 1)
+    return jnp.mean((output - y.reshape(-1)) ** 2), h  # y (1,) broadcast: quirk 1
+
+
+def _cut(state: Any) -> Any:
+    return jax.lax.stop_gradient(state)
+
+
+def _two_windows(h0: Any, w: Weights, x1: Any, second: tuple[Any, Any], cut: bool,
+                 last: bool) -> Any:
+    _, h = _forward(w, x1, h0)
+    return _loss(w, second[0], second[1], _cut(h) if cut else h, last)[0]
+
+
+_value_and_grad = jax.jit(jax.value_and_grad(_loss, has_aux=True), static_argnames="last")
+_predict = jax.jit(_forward)
+
+
+def _adam_step(opt: optax.GradientTransformation, w: Weights, grads: Weights, state: Any
+               ) -> tuple[Weights, Any]:
+    updates, state = opt.update(grads, state, w)
+    return optax.apply_updates(w, updates), state
+
+
+class RnnWindowsJax:
+    port_id = "rnn_windows/jax"
+    framework = "jax"
+    backend = jb
+    #: the article scores every time step's output against the window's one target
+    last_step_only = False
+
+    def build(self, config: spec.Config, seed: int, device: str, data: Mapping[str, Any]
+              ) -> None:
+        self.config, self.device, self.dtype = config, jb.device(device), jnp.float32
+        i, h = config.input_size, config.hidden_size
+        shapes = {"W_xh": (i, h), "W_hh": (h, h), "b_xh": (h,), "b_hh": (h,),
+                  "W_hq": (h, config.output_size), "b_q": (config.output_size,)}
+        bound = spec.init_bound(config)
+        keys = jax.random.split(jb.key(seed), len(shapes))  # torch's draw order
+        self.params: Weights = {
+            name: self._t(jax.random.uniform(k, shape, self.dtype, -bound, bound))
+            for k, (name, shape) in zip(keys, shapes.items(), strict=True)}
+        opt = optax.adam(config.lr, b1=config.beta1, b2=config.beta2, eps=config.eps)
+        self.opt_state = opt.init(self.params)
+        self._adam = jax.jit(partial(_adam_step, opt))
+        self._grads: Weights | None = None
+
+    def _t(self, array: Any) -> Any:
+        return jb.tensor(array, self.device, self.dtype)
+
+    # -- the schedule's operations -----------------------------------------------------
+    def zero_state(self, batch_size: int) -> Any:
+        return self._t(np.zeros((1, batch_size, self.config.hidden_size)))  # hidden = None
+
+    def forward_loss(self, batch: Batch, state: Any) -> tuple[Any, Any]:
+        (loss, hidden), self._grads = _value_and_grad(
+            self.params, self._t(batch["x"]), self._t(batch["y"]), state,
+            last=self.last_step_only)
+        return loss, hidden
+
+    def backward(self, loss: Any) -> None:
+        self.grads()  # taken by forward_loss
+
+    def update(self) -> None:
+        self.params, self.opt_state = self._adam(self.params, self.grads(), self.opt_state)
+        self._grads = None
+
+    cut = staticmethod(_cut)
+
+    @staticmethod
+    def loss_value(loss: Any) -> float:
+        return float(loss)
+
+    def tensors(self) -> dict[str, jb.Slot]:
+        return jb.slots(self.params)
+
+    def grads(self) -> Weights:
+        if self._grads is None:
+            raise RuntimeError("no gradients: call forward_loss() first")
+        return dict(self._grads)
+
+    # -- numpy entry points ------------------------------------------------------------
+    def _inputs(self, batch: Batch) -> tuple[Any, Any]:
+        x = self._t(batch["x"])
+        h0 = batch["h0"] if "h0" in batch else np.zeros((1, x.shape[0], self.config.hidden_size))
+        return x, self._t(h0)
+
+    def forward(self, batch: Batch) -> dict[str, np.ndarray]:
+        y, h = _predict(self.params, *self._inputs(batch))
+        return {"y": np.asarray(y), "h": np.asarray(h)}
+
+    def loss_and_grads(self, batch: Batch) -> tuple[float, Params]:
+        """The article's loss on one window (x (1, T, 1), y (1,)) and canonical grads."""
+        x, h0 = self._inputs(batch)
+        (loss, _), grads = _value_and_grad(self.params, x, self._t(batch["y"]), h0,
+                                           last=self.last_step_only)
+        return float(loss), {name: np.asarray(g) for name, g in grads.items()}
+
+    # -- optional hooks of the invariant checks ----------------------------------------
+    def to_float64(self) -> None:
+        """Compute in float64 from now on (finite-difference gradient checks)."""
+        jb.allow_float64()
+        self.dtype = jnp.float64
+        self.params = {k: self._t(v) for k, v in self.params.items()}
+
+    def truncation_grads(self, first: Batch, second: Batch, cut: bool = True
+                         ) -> dict[str, np.ndarray]:
+        """d (loss on ``second``) / d (``first``'s h0), the hidden state carried from
+        ``first`` with the training loop's cut (``cut``) or without it."""
+        x1, h0 = self._inputs(first)
+        second_xy = (self._t(second["x"]), self._t(second["y"]))
+        grad = jax.grad(_two_windows)(h0, self.params, x1, second_xy, cut,
+                                      self.last_step_only)
+        return {"h0": np.asarray(grad)}
+
+
+class RnnWindowsJaxLast(RnnWindowsJax):
+    """The "last" variant: the loss scores only the window's last time step."""
+
+    port_id = "rnn_windows/jax-last"
+    last_step_only = True

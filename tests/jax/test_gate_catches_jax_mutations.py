@@ -1,0 +1,40 @@
+"""The golden gate catches a 1 % learning-rate edit in every JAX port: a mutated copy of
+reference_impls is checked against the committed goldens (``rnn-harness check`` exits 1).
+
+The hidden-state cut is not mutated here: in the JAX ports each step is its own function
+of the parameters, with the carried state as a constant, so removing ``stop_gradient``
+from ``cut`` changes no training value; the invariant ``truncation_grads`` check is what
+covers it (tests/invariants/test_ports.py).
+"""
+
+import pytest
+
+from harness.registry import default_registry
+from tests.golden.test_gate_catches_mutations import run_mutated
+
+pytest.importorskip("jax", reason="install the jax extra: pip install 'rnn-harness[jax]'")
+
+pytestmark = [pytest.mark.jax]
+
+#: file under reference_impls -> (exact text, replacement): lr * 1.01
+LR_EDITS = {
+    "elman_sine/jax_port.py": ("_sgd(self.params, self._grads, self.config.lr)",
+                               "_sgd(self.params, self._grads, self.config.lr * 1.01)"),
+    "sin_cos/jax_port.py": ("optax.adam(config.lr,", "optax.adam(config.lr * 1.01,"),
+    "rnn_windows/jax_port.py": ("optax.adam(config.lr,", "optax.adam(config.lr * 1.01,"),
+    "char_rnn/jax_port.py": ("_sgd(self.params, self.grads(), self.config.lr)",
+                             "_sgd(self.params, self.grads(), self.config.lr * 1.01)"),
+}
+
+JAX_PORTS = [e for e in default_registry().entries() if e.framework == "jax"]
+
+
+@pytest.mark.parametrize("entry", JAX_PORTS, ids=[e.port_id.replace("/", "-") for e in JAX_PORTS])
+def test_check_fails_on_a_jax_port_with_a_changed_learning_rate(tmp_path, entry):
+    rel_file = f"{entry.tutorial}/jax_port.py"
+    old, new = LR_EDITS[rel_file]
+    result = run_mutated(tmp_path, entry.port_id, rel_file, old, new)
+    if result.returncode == 2 and "The corpus file" in result.stderr:
+        pytest.skip(result.stderr.strip().splitlines()[0])
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "first divergent epoch" in result.stderr
