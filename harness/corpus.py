@@ -1,9 +1,11 @@
 """The char_rnn corpus: find, verify and (if need be) download d2l's ``timemachine.txt``.
 
 Lookup order: an explicit path, the ``RNN_HARNESS_DATA`` folder, the cache folder
-(``$XDG_CACHE_HOME/rnn-harness`` or ``~/.cache/rnn-harness``), then d2l's download URL.
-Every file is checked against d2l's sha1 before use; a download lands in a temporary file
-that is verified and then moved into the cache, so no partial file is ever left behind.
+(``$XDG_CACHE_HOME/rnn-harness`` or ``~/.cache/rnn-harness``), then d2l's download URL
+(only when ``RNN_HARNESS_DATA`` is unset: a folder named on purpose that lacks the file is
+an error that says so). Every file is checked against d2l's sha1 before use; a download
+lands in a temporary file that is verified and then moved into the cache, so no partial
+file is ever left behind.
 """
 
 from __future__ import annotations
@@ -35,6 +37,42 @@ class CorpusSource:
 
 
 TIME_MACHINE = CorpusSource()
+
+
+@dataclass(frozen=True)
+class DataFolder:
+    """``RNN_HARNESS_DATA`` as the user set it, and the absolute folder it names."""
+
+    given: str
+    folder: Path
+    #: the working directory a relative value was resolved against (None: it was absolute)
+    against: str | None = None
+
+
+#: absolute value -> how it was given; filled when a relative value is made absolute
+_GIVEN: dict[str, DataFolder] = {}
+
+
+def data_folder() -> DataFolder | None:
+    """The folder ``RNN_HARNESS_DATA`` names, or None when it is unset.
+
+    A relative value is resolved against the working directory the first time it is seen
+    (the pytest plugin does so at start-up) and written back to the environment as an
+    absolute path, so a later change of directory or a child process started elsewhere
+    (a test running the CLI with ``cwd=tmp_path``) still finds the same folder.
+    """
+    value = os.environ.get(ENV_VAR)
+    if not value:
+        return None
+    if value in _GIVEN:
+        return _GIVEN[value]
+    if os.path.isabs(value):
+        return DataFolder(value, Path(value))
+    cwd = os.getcwd()
+    absolute = os.path.abspath(os.path.join(cwd, os.path.expanduser(value)))
+    _GIVEN[absolute] = DataFolder(value, Path(absolute), cwd)
+    os.environ[ENV_VAR] = absolute
+    return _GIVEN[absolute]
 
 
 def cache_dir() -> Path:
@@ -70,12 +108,30 @@ def _verified(path: Path, source: CorpusSource, found_via: str) -> Path:
     return path
 
 
+def _not_in_data_folder(data: DataFolder, source: CorpusSource, cached: Path) -> CorpusError:
+    folder = data.folder
+    state = "holds no " + source.filename if folder.is_dir() else "does not exist"
+    context: dict[str, object] = {f"${ENV_VAR}": data.given}
+    if data.against is not None:
+        context["resolved against"] = data.against
+    context.update({"looked for": f"{folder / source.filename} (the folder {state})",
+                    "also looked in": cached})
+    return CorpusError(
+        f"{ENV_VAR} is set, but the folder it names has no {source.filename}.",
+        context=context,
+        fix=f"put {source.filename} ({source.url}, sha1 {source.sha1}) in that folder, or "
+        f"set {ENV_VAR} to the folder that holds it (an absolute path is safest), or unset "
+        f"{ENV_VAR} to download it into {cache_dir()}.",
+        tutorial="char_rnn")
+
+
 def find_corpus(path: str | os.PathLike[str] | None = None, *,
                 source: CorpusSource = TIME_MACHINE, download: bool = True) -> Path:
     """The verified local path of the corpus, downloading it into the cache if needed.
 
     ``path``: an explicit file; when given, it must exist (nothing else is tried).
-    ``download``: whether to fall back to ``source.url``; if False a missing file raises.
+    ``download``: whether to fall back to ``source.url`` (only tried while
+    ``RNN_HARNESS_DATA`` is unset); if False a missing file raises.
     """
     if path is not None:
         explicit = Path(path)
@@ -84,20 +140,18 @@ def find_corpus(path: str | os.PathLike[str] | None = None, *,
                               context={"found via": "explicit path"}, fix=_fix(source),
                               tutorial="char_rnn")
         return _verified(explicit, source, "explicit path")
-    candidates = []
-    if os.environ.get(ENV_VAR):
-        candidates.append((Path(os.environ[ENV_VAR]) / source.filename, f"${ENV_VAR}"))
-    candidates.append((cache_dir() / source.filename, "cache folder"))
-    for candidate, via in candidates:
-        if candidate.is_file():
-            return _verified(candidate, source, via)
+    data, cached = data_folder(), cache_dir() / source.filename
+    if data is not None and (data.folder / source.filename).is_file():
+        return _verified(data.folder / source.filename, source, f"${ENV_VAR}")
+    if cached.is_file():
+        return _verified(cached, source, "cache folder")
+    if data is not None:
+        raise _not_in_data_folder(data, source, cached)
     if not download:
         raise CorpusError(f"The corpus file {source.filename} was not found.",
-                          context={"looked in": ", ".join(str(c) for c, _ in candidates)},
+                          context={"looked in": cached, f"${ENV_VAR}": "(not set)"},
                           fix=_fix(source), tutorial="char_rnn")
     return fetch(source, cache_dir())
-
-
 def fetch(source: CorpusSource, folder: Path) -> Path:
     """Download ``source`` into ``folder`` atomically (temp file, verify, ``os.replace``)."""
     target = folder / source.filename

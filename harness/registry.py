@@ -1,21 +1,32 @@
 """The port registry: ids like ``elman_sine/torch`` mapped to ``"module:attr"`` strings.
 
-Listing entries imports nothing; ``load`` imports one port on demand and checks it
-against the ``Port`` protocol.
+Tutorials and ports register as *tables*: any object (usually a module) with ``PORTS``,
+rows of ``(tutorial, framework, variant, "module:attr")``, and ``SPECS``, tutorial ->
+``"module:attr"`` of its ``TutorialSpec``. A distribution publishes its table under the
+``rnn_harness.tutorials`` entry-point group; ``default_registry()`` is every table so
+published, the harness's own four tutorials included (``reference_impls``). Listing
+entries imports only the tables; ``load`` imports one port on demand and checks it
+against the ``Port`` (or ``Adapter``) protocol.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import importlib.metadata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
 from harness.backends import FRAMEWORKS, framework_available, install_hint
 from harness.errors import FrameworkMissingError, RegistryError, UnknownPortError, UsageError
 from harness.interface import ADAPTER_MEMBERS, PORT_MEMBERS, Port, SpecPort, TutorialSpec
+
+#: The entry-point group a distribution registers its tutorials and ports under, e.g. in
+#: its pyproject.toml: ``[project.entry-points."rnn_harness.tutorials"]`` /
+#: ``my_project = "my_project"`` (a module with ``PORTS`` and ``SPECS``).
+ENTRY_POINT_GROUP = "rnn_harness.tutorials"
 
 
 @dataclass(frozen=True)
@@ -26,6 +37,8 @@ class PortEntry:
     framework: str
     variant: str
     target: str
+    #: where the row was registered (a table's entry point), named in registry errors
+    origin: str = field(default="", compare=False)
 
     @property
     def name(self) -> str:
@@ -47,38 +60,62 @@ class Selection:
 
 def _import_target(target: str) -> Any:
     module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr)
+    module = importlib.import_module(module_name)
+    return getattr(module, attr) if attr else module
 
 
 class Registry:
     """Validated table of ports and tutorial specs."""
 
-    def __init__(self, entries: Iterable[PortEntry] = (), specs: dict[str, str] | None = None):
+    def __init__(self, entries: Iterable[PortEntry] = (), specs: dict[str, str] | None = None,
+                 *, origin: str = ""):
         self._entries: dict[str, PortEntry] = {}
         self._specs = dict(specs or {})
+        self._spec_origins = dict.fromkeys(self._specs, origin)
         for entry in entries:
             self.register(entry)
 
+    def add_table(self, table: Any, origin: str) -> None:
+        """Register a table's ``SPECS`` and ``PORTS`` (see the module docstring); ``origin``
+        names where it came from in every error about it."""
+        specs, rows = _table_parts(table, origin)
+        for tutorial, target in specs.items():
+            if tutorial in self._specs:
+                raise RegistryError(
+                    f"Tutorial {tutorial!r} is registered twice.",
+                    context={"first": f"{self._specs[tutorial]} ({self._spec_origins[tutorial]})",
+                             "second": f"{target} ({origin})"},
+                    fix="rename one of the two tutorials, or uninstall one of the two "
+                    "distributions.", tutorial=tutorial)
+            self._specs[tutorial], self._spec_origins[tutorial] = target, origin
+        for tutorial, framework, variant, target in rows:
+            self.register(PortEntry(tutorial, framework, variant, target, origin=origin))
+
     def register(self, entry: PortEntry) -> None:
+        where = entry.origin or "Registry(...)"
         if entry.framework not in FRAMEWORKS:
             raise RegistryError(
                 f"Port {entry.port_id!r} names an unknown framework {entry.framework!r}.",
-                context={"target": entry.target, "known frameworks": ", ".join(FRAMEWORKS)},
+                context={"target": entry.target, "registered by": where,
+                         "known frameworks": ", ".join(FRAMEWORKS)},
                 fix="use one of the known framework ids in the registry entry.",
             )
         if entry.port_id in self._entries:
             old = self._entries[entry.port_id]
             raise RegistryError(
                 f"Port id {entry.port_id!r} is registered twice.",
-                context={"first": old.target, "second": entry.target},
+                context={"first": f"{old.target} ({old.origin or 'Registry(...)'})",
+                         "second": f"{entry.target} ({where})"},
                 fix="give one of the two entries a distinct variant name.",
             )
         if entry.tutorial not in self._specs:
             raise RegistryError(
                 f"Port {entry.port_id!r} belongs to tutorial {entry.tutorial!r}, "
                 "which has no spec.",
-                context={"known tutorials": ", ".join(sorted(self._specs))},
-                fix="add the tutorial's spec to SPECS in reference_impls/__init__.py.",
+                context={"registered by": where,
+                         "known tutorials": ", ".join(sorted(self._specs)) or None},
+                fix="add the tutorial's spec to the SPECS table beside the PORTS row "
+                "(tutorial -> \"module:attr\" of its TutorialSpec).",
             )
         self._entries[entry.port_id] = entry
 
@@ -122,7 +159,25 @@ class Registry:
         return framework_available(self.get(port_id).framework)
 
     def spec(self, tutorial: str) -> TutorialSpec:
-        return _load_spec(self._specs[tutorial])
+        """The tutorial's ``TutorialSpec``, imported on first use."""
+        if tutorial not in self._specs:
+            raise UnknownPortError(
+                f"No tutorial is registered as {tutorial!r}.",
+                context={"known tutorials": ", ".join(sorted(self._specs)) or None},
+                fix=f"register its table under the {ENTRY_POINT_GROUP!r} entry-point group "
+                "(and reinstall), or pass a registry that holds it (pytest: the "
+                "`rnn_harness_tutorials` ini option or the `harness_registry` fixture).",
+                tutorial=tutorial)
+        target = self._specs[tutorial]
+        try:
+            return _load_spec(target)
+        except Exception as exc:  # an import error in someone else's table: name it
+            raise RegistryError(
+                f"The spec of tutorial {tutorial!r} cannot be imported.",
+                context={"target": target, "registered by": self._spec_origins[tutorial]
+                         or "Registry(...)", "error": f"{type(exc).__name__}: {exc}"},
+                fix="fix the spec module, or the SPECS row that names it.",
+                tutorial=tutorial) from exc
 
     def load(self, port_id: str) -> Port:
         """Import the port's module and return a fresh instance, checked against ``Port``."""
@@ -162,9 +217,74 @@ def _load_spec(target: str) -> TutorialSpec:
     return spec
 
 
+def _table_parts(table: Any, origin: str) -> tuple[dict[str, str], list[tuple[str, ...]]]:
+    """A table's ``SPECS`` and ``PORTS``, checked for shape (every row four strings)."""
+    specs, rows = getattr(table, "SPECS", None), getattr(table, "PORTS", None)
+    bad_specs = not isinstance(specs, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in specs.items())
+    bad_rows = rows is None or isinstance(rows, str) or not all(
+        isinstance(r, (tuple, list)) and len(r) == 4 and all(isinstance(x, str) for x in r)
+        for r in rows)
+    if bad_specs or bad_rows:
+        raise RegistryError(
+            f"The tutorial table {origin} is malformed.",
+            context={"object": type(table).__name__,
+                     "SPECS": "ok" if not bad_specs else "missing, or not a dict of str -> "
+                     "\"module:attr\"",
+                     "PORTS": "ok" if not bad_rows else "missing, or not rows of four str: "
+                     "(tutorial, framework, variant, \"module:attr\")"},
+            fix="point the entry point at a module (or object) with PORTS and SPECS shaped "
+            "like reference_impls/__init__.py's.")
+    assert isinstance(specs, Mapping) and rows is not None
+    return dict(specs), [tuple(r) for r in rows]
+
+
+def _load_table(target: str, origin: str) -> Any:
+    try:
+        return _import_target(target)
+    except Exception as exc:  # whatever a broken table raises: one clear error, no traceback
+        raise RegistryError(
+            f"The tutorial table {origin} cannot be loaded.",
+            context={"target": target, "error": f"{type(exc).__name__}: {exc}"},
+            fix="fix or reinstall the distribution that registers it (or uninstall it); "
+            "`pip show -f DIST` lists what it installed.") from None
+
+
+def registry_from_tables(targets: Sequence[str]) -> Registry:
+    """A registry of the tables named by ``"module"`` or ``"module:attr"`` targets (e.g.
+    from the pytest ini option ``rnn_harness_tutorials``), and of nothing else."""
+    registry = Registry()
+    for target in targets:
+        registry.add_table(_load_table(target, f"`{target}`"), f"`{target}`")
+    return registry
+
+
+def _distribution(ep: importlib.metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return f"{dist.name} {dist.version}" if dist is not None else "an unknown distribution"
+
+
+def registry_from_entry_points(group: str = ENTRY_POINT_GROUP) -> Registry:
+    """Every table registered under ``group`` by an installed distribution."""
+    registry = Registry()
+    points = sorted(importlib.metadata.entry_points(group=group),
+                    key=lambda ep: (_distribution(ep), ep.name))
+    if not points:
+        raise RegistryError(
+            f"No tutorial is registered under the entry-point group {group!r}.",
+            context={"group": group},
+            fix="install rnn-harness so its entry points are written (`pip install -e .` in "
+            "a checkout; `tox -r` recreates tox's environments); its own tutorials "
+            "register there too.")
+    for ep in points:
+        origin = f"entry point `{ep.name} = {ep.value}` of {_distribution(ep)}"
+        registry.add_table(_load_table(ep.value, origin), origin)
+    return registry
+
+
 @cache
 def default_registry() -> Registry:
-    """The registry of the bundled reference implementations."""
-    from reference_impls import PORTS, SPECS
-
-    return Registry((PortEntry(*row) for row in PORTS), SPECS)
+    """Every tutorial and port installed distributions register under the
+    ``rnn_harness.tutorials`` entry-point group (the bundled reference implementations
+    among them); built once per process."""
+    return registry_from_entry_points()

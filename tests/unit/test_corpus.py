@@ -5,8 +5,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import os
 import random
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
@@ -139,6 +142,50 @@ def test_unreachable_server_raises_corpus_error(isolated: Path) -> None:
         find_corpus(source=_source(f"http://127.0.0.1:{port}/timemachine.txt"))
     assert "Fix:" in str(info.value)
     assert _leftovers(corpus.cache_dir()) == []
+
+
+def test_a_relative_data_folder_is_made_absolute_once_and_exported(
+        isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = isolated / "work" / "data"
+    data.mkdir(parents=True)
+    (data / "timemachine.txt").write_bytes(TEXT)
+    monkeypatch.chdir(isolated / "work")
+    monkeypatch.setenv(corpus.ENV_VAR, "data")
+    assert find_corpus(source=_source("http://unused/")) == data / "timemachine.txt"
+    # later lookups, and child processes, use the absolute value from the first lookup
+    assert os.environ[corpus.ENV_VAR] == str(data)
+    monkeypatch.chdir(isolated)
+    assert find_corpus(source=_source("http://unused/")) == data / "timemachine.txt"
+    code = f"import os; print(os.environ['{corpus.ENV_VAR}'])"
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True)
+    assert child.stdout.strip() == str(data)
+
+
+def test_a_data_folder_without_the_file_says_so_echoes_the_value_and_downloads_nothing(
+        isolated: Path, monkeypatch: pytest.MonkeyPatch, server: str) -> None:
+    (isolated / "empty").mkdir()
+    monkeypatch.chdir(isolated)
+    monkeypatch.setenv(corpus.ENV_VAR, "empty")
+    with pytest.raises(CorpusError) as info:
+        find_corpus(source=_source(server + "timemachine.txt"))  # a download would succeed
+    message = str(info.value)
+    assert message.startswith("RNN_HARNESS_DATA is set, but the folder it names has no "
+                              "timemachine.txt.")
+    assert "$RNN_HARNESS_DATA: empty\n" in message
+    assert f"resolved against: {isolated}" in message
+    assert f"looked for: {isolated / 'empty' / 'timemachine.txt'} (the folder holds no" in message
+    assert "unset RNN_HARNESS_DATA" in message
+    assert _leftovers(corpus.cache_dir()) == []
+
+
+def test_a_data_folder_that_does_not_exist_is_named_as_such(
+        isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(corpus.ENV_VAR, str(isolated / "nowhere"))
+    with pytest.raises(CorpusError, match="the folder does not exist") as info:
+        find_corpus(source=_source("http://unused/"))
+    assert f"$RNN_HARNESS_DATA: {isolated / 'nowhere'}\n" in str(info.value)
+    assert "resolved against" not in str(info.value)  # it was absolute already
 
 
 # ---------------------------------------------------------------- char_rnn's pipeline
