@@ -39,14 +39,22 @@ def _started() -> bool:
     return bool(xla_bridge.backends_are_initialized())
 
 
+def _name(flag: str) -> str:
+    return flag.lstrip("-").partition("=")[0]
+
+
 def _single_threaded() -> bool:
-    """Set XLA's single-thread flags unless XLA already started; whether they are in force."""
+    """Add XLA's single-thread flags unless XLA already started; whether they are in force.
+
+    A flag the user set (by name, e.g. ``--xla_cpu_multi_thread_eigen=true``) is kept.
+    """
     flags = os.environ.get("XLA_FLAGS", "").split()
-    missing = [f for f in SINGLE_THREAD_FLAGS if f not in flags]
+    named = {_name(f) for f in flags}
+    missing = [f for f in SINGLE_THREAD_FLAGS if _name(f) not in named]
     if missing and not _started():
         os.environ["XLA_FLAGS"] = " ".join([*flags, *missing])
-        return True
-    return not missing
+        flags += missing
+    return all(f in flags for f in SINGLE_THREAD_FLAGS)
 
 
 #: Whether this process's XLA runs single-threaded (set here, before any array op).

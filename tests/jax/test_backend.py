@@ -21,10 +21,12 @@ from harness.interface import Param, ParamTable  # noqa: E402
 pytestmark = [pytest.mark.jax]
 
 
-def _child(code: str) -> dict:
+def _child(code: str, xla_flags: str | None = None) -> dict:
     """Run ``code`` in a fresh interpreter (XLA flags and float64 mode are process-wide);
     its last stdout line is JSON."""
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    if xla_flags is not None:
+        env["XLA_FLAGS"] = xla_flags
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=env, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -44,6 +46,16 @@ def test_importing_the_backend_makes_xla_single_threaded():
 def test_a_process_whose_xla_started_first_is_reported_as_such():
     info = _child("import json, jax.numpy as jnp; jnp.ones(2).sum(); "
                   f"from harness.backends import jax_backend as jb; {_INFO}")
+    assert info["xla_single_threaded"] is False
+
+
+def test_a_users_own_xla_thread_flag_is_kept_and_reported():
+    info = _child(f"import json; from harness.backends import jax_backend as jb; {_INFO}",
+                  xla_flags="--xla_cpu_multi_thread_eigen=true --xla_dump_to=/dev/null")
+    flags = info["xla_flags"].split()
+    assert "--xla_cpu_multi_thread_eigen=true" in flags
+    assert "--xla_cpu_multi_thread_eigen=false" not in flags
+    assert "intra_op_parallelism_threads=1" in flags and "--xla_dump_to=/dev/null" in flags
     assert info["xla_single_threaded"] is False
 
 
