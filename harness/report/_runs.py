@@ -3,13 +3,13 @@ framework's initial weights), keeping failures as data instead of raising them."
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 
 from harness.backends import REFERENCE_FRAMEWORK
-from harness.errors import HarnessError
+from harness.errors import DivergenceError, HarnessError
 from harness.golden import GoldenStore, golden_seed, load_golden, resolve
 from harness.interface import Trajectory
 from harness.registry import Registry, default_registry
@@ -25,13 +25,20 @@ ProgressFactory = Callable[[str], AbstractContextManager[ProgressFn | None]]
 @dataclass(frozen=True)
 class RunFailure:
     """A run that could not be made: which, where, and the harness's message. ``source``
-    is the saved-runs folder it was read from (empty when trained here)."""
+    is the saved-runs folder it was read from (empty when trained here); ``error`` the
+    error's class name; ``epoch`` where training diverged (a NaN or infinite metric);
+    ``partial`` the metrics of the epochs it finished before it stopped."""
 
     port_id: str
     device: str
     kind: str  # "run" or CROSS_DIR
     message: str
     source: str = ""
+    error: str = ""
+    epoch: int | None = None
+    #: the reference port whose initial weights a CROSS_DIR run started from
+    reference: str = ""
+    partial: dict[str, list[float]] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -104,20 +111,36 @@ def collect_runs(port_ids: Sequence[str], profile: str, devices: Sequence[str] =
             train = partial(transfer_run, ref, follower, profile, device, registry=registry,
                             seed=_golden_seed(golden, registry, ref, profile))
             _attempt(runs, follower, device, CROSS_DIR, train,
-                     progress(f"{follower} from {ref}'s weights ({profile}, {device})"))
+                     progress(f"{follower} from {ref}'s weights ({profile}, {device})"), ref)
     return runs
 
 
 def _attempt(runs: RunSet, port_id: str, device: str, kind: str,
              train: Callable[..., Trajectory],
-             bar_cm: AbstractContextManager[ProgressFn | None]) -> None:
+             bar_cm: AbstractContextManager[ProgressFn | None], reference: str = "") -> None:
+    done: dict[str, list[float]] = {}
     try:
         with bar_cm as bar:
-            traj = train(progress=bar)
+            traj = train(progress=_recording(done, bar))
     except HarnessError as exc:
-        runs.failures.append(RunFailure(port_id, device, kind, str(exc)))
+        # the runner checks each epoch before reporting it: ``done`` holds finite epochs only
+        epoch = exc.context.get("epoch") if isinstance(exc, DivergenceError) else None
+        runs.failures.append(RunFailure(
+            port_id, device, kind, str(exc), error=type(exc).__name__,
+            epoch=epoch if isinstance(epoch, int) else None, reference=reference, partial=done))
         return
     (runs.transferred if kind == CROSS_DIR else runs.runs).append(traj)
+
+
+def _recording(done: dict[str, list[float]], bar: ProgressFn | None) -> ProgressFn:
+    """A progress callback that keeps every finished epoch's metrics in ``done`` (what a
+    run that later fails had reached), then forwards to ``bar``."""
+    def progress(epoch: int, total: int, metrics: Mapping[str, float]) -> None:
+        for name, value in metrics.items():
+            done.setdefault(name, []).append(float(value))
+        if bar is not None:
+            bar(epoch, total, metrics)
+    return progress
 
 
 def _golden_seed(store: GoldenStore | None, registry: Registry, port_id: str,

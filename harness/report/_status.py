@@ -6,13 +6,55 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from harness.compare import Comparison, compare_trajectories
-from harness.errors import GoldenMissingError, HarnessError
-from harness.golden import Envelope, GoldenStore, gate, load_envelope, record_command, resolve
+from harness.errors import DivergenceError, GoldenMissingError, HarnessError
+from harness.golden import (
+    Envelope,
+    GoldenStore,
+    gate,
+    load_envelope,
+    load_golden,
+    record_command,
+    resolve,
+)
 from harness.interface import Tolerance, Trajectory, TutorialSpec, config_hash
 from harness.registry import Registry
-from harness.report._runs import RunSet
+from harness.report._runs import RunFailure, RunSet
+
+
+@dataclass(frozen=True)
+class StatusStyle:
+    """How a golden status reads at a glance: a symbol (Markdown has no colour), the CSS
+    class that colours it in HTML, and whether it is a failure (listed first)."""
+
+    symbol: str
+    css: str
+    failing: bool
+
+
+#: Every golden status a summary row can hold, in the order the report counts them.
+STATUSES = {
+    "REGRESSION": StatusStyle("\u2716", "regression", True),       # heavy x
+    "DIVERGED": StatusStyle("\u2716", "diverged", True),
+    "ERROR": StatusStyle("\u2716", "error", True),
+    "golden refused": StatusStyle("\u2298", "refused", True),      # circled slash
+    "not comparable": StatusStyle("\u2260", "not-comparable", True),
+    "no golden": StatusStyle("\u25cb", "no-golden", False),        # white circle
+    "pass": StatusStyle("\u2714", "pass", False),                   # heavy check mark
+}
+#: A status this table does not know (a newer saved summary) reads as a failure.
+UNKNOWN_STATUS = StatusStyle("?", "error", True)
+
+
+def status_style(status: str) -> StatusStyle:
+    return STATUSES.get(status, UNKNOWN_STATUS)
+
+
+def failure_status(failure: RunFailure) -> str:
+    """DIVERGED for a run stopped by a NaN or infinite metric, ERROR for any other failure."""
+    return "DIVERGED" if failure.error == DivergenceError.__name__ else "ERROR"
 
 
 @dataclass(frozen=True)
@@ -24,6 +66,9 @@ class GoldenStatus:
     max_rel_error: float | None = None
     golden: Trajectory | None = None
     note: str = ""
+    #: the gate's comparison and the golden's folder (a pass or a regression)
+    comparison: Comparison | None = None
+    golden_path: Path | None = None
 
 
 def golden_status(traj: Trajectory, store: GoldenStore, registry: Registry) -> GoldenStatus:
@@ -37,12 +82,25 @@ def golden_status(traj: Trajectory, store: GoldenStore, registry: Registry) -> G
                       golden_dir=store.root, registry=registry)
         verdict = gate(req, obtained=traj, write_obtained=False)
     except GoldenMissingError:
-        return GoldenStatus("no golden", note=f"`{record_command(traj.port_id, traj.profile)}`")
+        return GoldenStatus("no golden",
+                            note=f"record one: {record_command(traj.port_id, traj.profile)}")
     except HarnessError as exc:
         return GoldenStatus("golden refused", note=exc.summary)
     comp = verdict.comparison
     return GoldenStatus("pass" if comp.passed else "REGRESSION", comp.first_divergent_epoch,
-                        comp.max_rel_error, verdict.expected)
+                        comp.max_rel_error, verdict.expected, comparison=comp,
+                        golden_path=verdict.golden_path)
+
+
+def failed_run_golden(failure: RunFailure, profile: str, store: GoldenStore,
+                      registry: Registry) -> Trajectory | None:
+    """The verified golden of a port whose run failed (drawn under what the run reached),
+    or None when it has none or the gate refuses it."""
+    try:
+        return load_golden(resolve(failure.port_id, profile, golden_dir=store.root,
+                                   registry=registry))
+    except HarnessError:
+        return None
 
 
 def cross_tolerances(spec: TutorialSpec) -> dict[str, Tolerance]:

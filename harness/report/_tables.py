@@ -4,7 +4,7 @@ the functions, so ``harness`` imports without it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -12,8 +12,13 @@ import numpy as np
 from harness.golden import GoldenStore
 from harness.interface import Trajectory
 from harness.registry import Registry, default_registry
-from harness.report._runs import RunSet
-from harness.report._status import cross_comparison, golden_status
+from harness.report._runs import RunFailure, RunSet
+from harness.report._status import (
+    cross_comparison,
+    failed_run_golden,
+    failure_status,
+    golden_status,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -81,17 +86,26 @@ def summary_row(runs: RunSet, traj: Trajectory, store: GoldenStore, registry: Re
     }
 
 
-def _failure_rows(runs: RunSet, registry: Registry) -> Iterator[dict[str, Any]]:
-    """ERROR rows for runs that failed, one per port x device that has no run at all."""
+def failed_runs(runs: RunSet) -> list[RunFailure]:
+    """The failed runs that get a summary row: one per port x device that has no run."""
     done = {(t.port_id, t.meta.get("device")) for t in runs.runs}
+    chosen = []
     for f in runs.failures:
         if f.kind != "run" or (f.port_id, f.device) in done:
             continue
         done.add((f.port_id, f.device))
+        chosen.append(f)
+    return chosen
+
+
+def _failure_rows(runs: RunSet, registry: Registry) -> Iterator[dict[str, Any]]:
+    """DIVERGED or ERROR rows (the reason in the row) for runs that failed."""
+    for f in failed_runs(runs):
         entry = registry.get(f.port_id)
         yield {"tutorial": entry.tutorial, "port": f.port_id, "device": f.device,
                "framework": entry.framework, "variant": entry.variant,
-               "profile": runs.profile, "golden": "ERROR",
+               "profile": runs.profile, "epochs": len(next(iter(f.partial.values()), [])) or None,
+               "golden": failure_status(f), "golden first divergent epoch": f.epoch,
                "golden note": f.message.splitlines()[0]}
 
 
@@ -109,32 +123,43 @@ def summary_table(runs: RunSet, store: GoldenStore, registry: Registry | None = 
     return table.sort_values(["tutorial", "port", "device"], kind="stable").reset_index(drop=True)
 
 
-def _long_rows(traj: Trajectory, kind: str, registry: Registry) -> Iterator[dict[str, Any]]:
-    entry = registry.get(traj.port_id)
-    for metric, values in traj.metrics.items():
+def _long_rows(port_id: str, metrics: Mapping[str, Iterable[float]], device: str, kind: str,
+               registry: Registry) -> Iterator[dict[str, Any]]:
+    entry = registry.get(port_id)
+    for metric, values in metrics.items():
         for epoch, value in enumerate(values):
-            yield {"tutorial": traj.tutorial, "port": traj.port_id,
+            yield {"tutorial": entry.tutorial, "port": port_id,
                    "framework": entry.framework, "variant": entry.variant,
-                   "device": traj.meta.get("device", ""), "kind": kind, "metric": metric,
+                   "device": device, "kind": kind, "metric": metric,
                    "epoch": epoch, "value": float(value)}
 
 
 def trajectory_table(runs: RunSet, store: GoldenStore, registry: Registry | None = None
                      ) -> pd.DataFrame:
-    """Long table of every curve: kind is ``run``, ``golden`` or ``from <reference>``."""
+    """Long table of every curve: kind is ``run``, ``golden`` or ``from <reference>``.
+
+    A run that failed contributes the epochs it finished (kind ``run``) and its port's
+    golden, so a diverged run still shows what it should have followed."""
     import pandas as pd
 
     registry = registry or default_registry()
     rows: list[dict[str, Any]] = []
-    seen: set[str] = set()
+    goldens: dict[str, Trajectory | None] = {}
     for traj in runs.runs:
-        rows += _long_rows(traj, "run", registry)
-        gold = golden_status(traj, store, registry).golden
-        if gold is not None and traj.port_id not in seen:
-            seen.add(traj.port_id)
-            rows += [{**r, "device": ""} for r in _long_rows(gold, "golden", registry)]
+        rows += _long_rows(traj.port_id, traj.metrics, traj.meta.get("device", ""), "run",
+                           registry)
+        if traj.port_id not in goldens:
+            goldens[traj.port_id] = golden_status(traj, store, registry).golden
+    for f in failed_runs(runs):
+        rows += _long_rows(f.port_id, f.partial, f.device, "run", registry)
+        if f.port_id not in goldens:
+            goldens[f.port_id] = failed_run_golden(f, runs.profile, store, registry)
+    for port_id, gold in goldens.items():
+        if gold is not None:
+            rows += _long_rows(port_id, gold.metrics, "", "golden", registry)
     for traj in runs.transferred:
-        rows += _long_rows(traj, f"from {traj.meta['reference_port']}", registry)
+        rows += _long_rows(traj.port_id, traj.metrics, traj.meta.get("device", ""),
+                           f"from {traj.meta['reference_port']}", registry)
     return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
 
 

@@ -104,7 +104,8 @@ def test_failed_run_is_kept_as_an_error_row(store, registry):
     assert runs.runs == [] and len(runs.failures) == 1
     assert "at epoch 3" in runs.failures[0].message
     row = _row(summary_table(runs, store, registry), "fake/numpy")
-    assert row["golden"] == "ERROR" and "diverged" in row["golden note"]
+    assert row["golden"] == "DIVERGED" and "diverged" in row["golden note"]
+    assert row["golden first divergent epoch"] == 3 and row["epochs"] == 3
 
 
 def test_saved_runs_give_the_same_tables(runs, store, registry, tmp_path):
