@@ -7,15 +7,25 @@ environment, merged) -> ``RunSet`` -> tables (``summary_table``, ``trajectory_ta
 of each run comes from the one gate routine (``harness.gate.gate``). pandas and
 matplotlib (the ``report`` extra) are imported only inside the functions that need them.
 ``regression_message`` is the text the CLI and the pytest plugin print for a regression.
+Every status has a symbol and a CSS class (``STATUSES``); failures are listed first.
 """
 
-from harness.report._display import display_summary, framework_matrix
+from harness.report._display import (
+    display_classes,
+    display_summary,
+    framework_matrix,
+    matrix_classes,
+    plain_text,
+)
 from harness.report._environment import environment_table, reproduce_commands
-from harness.report._messages import metric_table, regression_message
-from harness.report._plots import plot_tutorial, wants_log_scale
+from harness.report._messages import comparison_lines, metric_table, regression_message
+from harness.report._plots import Mark, plot_tutorial, tutorial_figure, wants_log_scale
 from harness.report._render import (
+    Failure,
     Report,
     build_report,
+    collect_failures,
+    md_escape,
     render_html,
     render_markdown,
     report_files,
@@ -33,11 +43,15 @@ from harness.report._runs import (
 )
 from harness.report._saved import load_runs, merge_runs, save_runs
 from harness.report._status import (
+    STATUSES,
     GoldenStatus,
+    StatusStyle,
     cross_comparison,
     cross_tolerances,
+    failure_status,
     golden_status,
     read_envelopes,
+    status_style,
 )
 from harness.report._tables import (
     continuations_table,
@@ -48,12 +62,14 @@ from harness.report._tables import (
 )
 
 __all__ = [
-    "CROSS_DIR", "GoldenStatus", "Report", "RunFailure", "RunSet", "RunSource",
-    "build_report", "collect_runs", "continuations_table", "continuations_tables",
-    "cross_comparison", "cross_pairs", "cross_tolerances", "display_summary",
-    "environment_table", "framework_matrix", "golden_status", "load_runs", "merge_runs",
-    "metric_table", "plot_tutorial", "read_envelopes", "regression_message", "render_html",
-    "render_markdown", "report_files", "reproduce_commands", "require_report_extra",
-    "save_runs", "summary_row", "summary_table", "trajectory_table", "transfer_run",
-    "wants_log_scale", "write_report",
+    "CROSS_DIR", "STATUSES", "Failure", "GoldenStatus", "Mark", "Report", "RunFailure",
+    "RunSet", "RunSource", "StatusStyle", "build_report", "collect_failures", "collect_runs",
+    "comparison_lines", "continuations_table", "continuations_tables", "cross_comparison",
+    "cross_pairs", "cross_tolerances", "display_classes", "display_summary",
+    "environment_table", "failure_status", "framework_matrix", "golden_status", "load_runs",
+    "matrix_classes", "md_escape", "merge_runs", "metric_table", "plain_text", "plot_tutorial",
+    "read_envelopes", "regression_message", "render_html", "render_markdown", "report_files",
+    "reproduce_commands", "require_report_extra", "save_runs", "status_style", "summary_row",
+    "summary_table", "trajectory_table", "transfer_run", "tutorial_figure", "wants_log_scale",
+    "write_report",
 ]

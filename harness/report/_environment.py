@@ -73,11 +73,27 @@ def environment_table(runs: RunSet, extra: Mapping[str, str] | None = None) -> p
 
 def _checkout_lines() -> list[str]:
     commit = git_commit()
-    lines = [f"git checkout {commit.removesuffix('-dirty')}"]
-    if commit.endswith("-dirty"):
-        lines.append("# the tree had uncommitted changes when this report was built; "
-                     "they are not in that commit")
-    return lines
+    if not commit.endswith("-dirty"):
+        return [f"git checkout {commit}"]
+    return ["# the tree was DIRTY when this report was built: it held uncommitted changes,",
+            "# so the commit below is only the closest one (it lacks those changes)",
+            f"git checkout {commit.removesuffix('-dirty')}"]
+
+
+def _data_lines(runs: RunSet, registry: Registry) -> list[str]:
+    """How to point at the data folder, for the tutorials that read one (``needs_data``)."""
+    tutorials = sorted({registry.get(p).tutorial for p in _port_ids(runs)
+                        if registry.spec(registry.get(p).tutorial).needs_data})
+    if not tutorials:
+        return []
+    return [f"# {', '.join(tutorials)} reads {FILENAME}: {ENV_VAR} names the FOLDER that "
+            "holds it, not the file",
+            f"export {ENV_VAR}=/absolute/path/of/the/folder/that/holds/the/corpus"]
+
+
+def _port_ids(runs: RunSet) -> set[str]:
+    return ({t.port_id for t in [*runs.runs, *runs.transferred]}
+            | {f.port_id for f in runs.failures})
 
 
 def _install_line(registry: Registry, port_ids: set[str]) -> str:
@@ -94,9 +110,7 @@ def reproduce_commands(runs: RunSet, registry: Registry) -> list[str]:
     from several environments gets one block per saved-runs folder."""
     devices = sorted({t.meta.get("device", "cpu") for t in runs.runs} or {"cpu"})
     dev = " ".join(f"--device {d}" for d in devices)
-    lines = [*_checkout_lines(),
-             f"# for ports that read a corpus: the folder that holds {FILENAME}",
-             f"export {ENV_VAR}=/absolute/path/of/that/folder"]
+    lines = [*_checkout_lines(), *_data_lines(runs, registry)]
     if len(runs.sources) <= 1:
         ports = {t.port_id for t in runs.runs} | {f.port_id for f in runs.failures}
         lines += [_install_line(registry, ports),

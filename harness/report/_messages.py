@@ -37,8 +37,9 @@ def metric_table(m: MetricComparison, rows: int = MAX_ROWS) -> str:
                     disable_numparse=True)
 
 
-def regression_message(comp: Comparison, golden_path: object) -> str:
-    """One paragraph naming the first divergent epoch, then the table(s), then the fix."""
+def comparison_lines(comp: Comparison, golden_path: object) -> list[str]:
+    """The first divergent epoch, then per metric its errors and (when it failed) the
+    obtained-vs-expected table: the body of a regression message, without the fix."""
     lines = [f"Regression: {comp.port_id} ({comp.profile}) does not match its golden"
              + (f"; first divergent epoch {comp.first_divergent_epoch}."
                 if comp.first_divergent_epoch is not None else ".")]
@@ -51,7 +52,13 @@ def regression_message(comp: Comparison, golden_path: object) -> str:
                      f"{m.max_rel_error:.3g} (tolerance rtol={tol.rtol:g}, atol={tol.atol:g})")
         if not m.passed:
             lines.append(metric_table(m))
-    lines.append("Fix: if the change is a bug, fix it (the run is saved as *.obtained.* beside "
-                 "the golden). If the numbers moved on purpose, re-record with "
-                 f"`{record_command(comp.port_id, comp.profile)}` and say why in the commit.")
-    return "\n".join(lines)
+    return lines
+
+
+def regression_message(comp: Comparison, golden_path: object) -> str:
+    """One paragraph naming the first divergent epoch, then the table(s), then the fix."""
+    return "\n".join([
+        *comparison_lines(comp, golden_path),
+        "Fix: if the change is a bug, fix it (the run is saved as *.obtained.* beside "
+        "the golden). If the numbers moved on purpose, re-record with "
+        f"`{record_command(comp.port_id, comp.profile)}` and say why in the commit."])

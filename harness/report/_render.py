@@ -1,11 +1,14 @@
 """The report's files: ``report.md``, a self-contained ``report.html`` (plots as base64
-PNG) and the CSVs, built from the tables; pandas renders every table."""
+PNG, styles inline) and the CSVs, built from the tables. Every failure is listed first; every
+text that comes from data (port ids, error messages) is escaped for the format it goes in."""
 
 from __future__ import annotations
 
 import base64
 import html
 import importlib.util
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,32 +16,63 @@ from typing import TYPE_CHECKING
 
 from harness.backends import REFERENCE_FRAMEWORK
 from harness.errors import UsageError
-from harness.golden import GoldenStore
+from harness.golden import GoldenStore, record_command
 from harness.registry import Registry, default_registry
-from harness.report._display import display_summary, framework_matrix
+from harness.report._display import (
+    display_classes,
+    display_summary,
+    framework_matrix,
+    matrix_classes,
+    plain_text,
+)
 from harness.report._environment import (
     environment_table,
     git_commit,
     report_versions,
     reproduce_commands,
 )
-from harness.report._plots import plot_tutorial
-from harness.report._runs import RunSet
-from harness.report._status import read_envelopes
+from harness.report._messages import comparison_lines
+from harness.report._plots import Mark, plot_tutorial
+from harness.report._runs import CROSS_DIR, RunSet
+from harness.report._status import (
+    STATUSES,
+    failure_status,
+    golden_status,
+    read_envelopes,
+    status_style,
+)
 from harness.report._tables import continuations_tables, summary_table, trajectory_table
 
 if TYPE_CHECKING:
     import pandas as pd
 
 CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1500px; color: #212529; }
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1500px; color: #212529;
+       padding: 0 1em; }
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 13px; }
 th, td { border: 1px solid #ced4da; padding: 3px 8px; text-align: left; vertical-align: top; }
 th { background: #f1f3f5; }
 tr:nth-child(even) td { background: #f8f9fa; }
-img { max-width: 100%; border: 1px solid #dee2e6; margin: 0.5em 0; }
-pre { background: #f1f3f5; padding: 0.8em; overflow-x: auto; }
+img.plot { width: 100%; height: auto; border: 1px solid #dee2e6; margin: 0.5em 0; }
+pre { background: #f1f3f5; padding: 0.8em; overflow-x: auto; font-size: 12px; }
 .continuation td { font-family: ui-monospace, monospace; white-space: pre-wrap; }
+table td.pass, .badge.pass { background: #d3f9d8; color: #2b8a3e; }
+table td.regression, table td.diverged, table td.error,
+.badge.regression, .badge.diverged, .badge.error {
+  background: #ffe3e3; color: #c92a2a; font-weight: 600; }
+table td.refused, table td.not-comparable, .badge.refused, .badge.not-comparable {
+  background: #fff3bf; color: #a65c00; font-weight: 600; }
+table td.no-golden, .badge.no-golden { background: #f1f3f5; color: #495057; }
+table td.cross-outside { box-shadow: inset 4px 0 0 #c92a2a; }
+.badge.cross-outside { background: #ffe3e3; color: #c92a2a; font-weight: 600; }
+table td.cross-outside:not(.pass):not(.regression):not(.diverged):not(.error) {
+  color: #c92a2a; font-weight: 600; }
+.badge { padding: 1px 6px; border-radius: 3px; white-space: nowrap; }
+.verdict { font-size: 17px; padding: 0.5em 0.8em; border-radius: 4px; }
+.verdict.ok { background: #d3f9d8; color: #2b8a3e; }
+.verdict.fail { background: #ffe3e3; color: #c92a2a; font-weight: 600; }
+.failures li { margin: 0.4em 0; }
+.legend { color: #495057; font-size: 13px; }
 """
 
 NOTES = (
@@ -50,6 +84,24 @@ NOTES = (
     "reached, and the spec's cross_framework tolerance. s/epoch: mean wall time per epoch; "
     "throughput over the whole run (first epoch included)."
 )
+#: What the cross-framework failure reads as (it is no golden status).
+CROSS_OUTSIDE = "OUTSIDE cross-framework tolerance"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One thing the reader must look at: what failed, where, why in one line, and the
+    detail (the obtained-vs-expected table or the error message)."""
+
+    status: str
+    symbol: str
+    css: str
+    port: str
+    device: str
+    headline: str
+    detail: str
+    #: the first epoch that left the golden (or went NaN), marked in the plots
+    epoch: int | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +118,8 @@ class Report:
     commands: list[str]
     #: what the reader must know that fits no table (e.g. a refused seed envelope)
     notes: list[str] = field(default_factory=list)
+    #: every failure, worst first (regressions, divergences, errors, refused goldens...)
+    failures: list[Failure] = field(default_factory=list)
 
 
 def build_report(runs: RunSet, store: GoldenStore, registry: Registry | None = None
@@ -73,6 +127,8 @@ def build_report(runs: RunSet, store: GoldenStore, registry: Registry | None = N
     """Build every table and figure (no files written)."""
     registry = registry or default_registry()
     curves = trajectory_table(runs, store, registry)
+    summary = summary_table(runs, store, registry)
+    failures = collect_failures(runs, summary, store, registry)
     plots, notes = {}, []
     for tutorial in dict.fromkeys(curves["tutorial"]):
         ports = sorted(set(curves.loc[curves["tutorial"] == tutorial, "port"]))
@@ -80,15 +136,96 @@ def build_report(runs: RunSet, store: GoldenStore, registry: Registry | None = N
         notes += refused
         spec = registry.spec(tutorial)
         horizons = {m: spec.tolerance(m).horizon for m in spec.metrics}
-        plots[tutorial] = plot_tutorial(curves, tutorial,
-                                        {p: env.stats for p, env in envelopes.items()},
-                                        horizons)
+        # TODO(issue 11): a TutorialSpec field; until then a spec may carry the mapping
+        labels = dict(getattr(spec, "metric_labels", None) or {})
+        plots[tutorial] = plot_tutorial(
+            curves, tutorial, {p: env.stats for p, env in envelopes.items()}, horizons,
+            marks=_marks(failures, ports, several=summary["device"].nunique() > 1),
+            labels=labels, gated=spec.metrics)
     extra = {"report built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
              "harness commit": git_commit(), **report_versions(),
              **{f"saved runs {i}": s.folder for i, s in enumerate(runs.sources, 1)}}
-    return Report(runs, summary_table(runs, store, registry), curves,
-                  continuations_tables(runs), environment_table(runs, extra), plots,
-                  reproduce_commands(runs, registry), notes)
+    return Report(runs, summary, curves, continuations_tables(runs),
+                  environment_table(runs, extra), plots, reproduce_commands(runs, registry),
+                  notes, failures)
+
+
+def _marks(failures: list[Failure], ports: list[str], several: bool) -> dict[str, list[Mark]]:
+    """Per port, the epochs where its runs left their golden or went NaN (plot labels)."""
+    marks: dict[str, list[Mark]] = {}
+    for f in failures:
+        if f.port in ports and f.epoch is not None and f.status in ("REGRESSION", "DIVERGED"):
+            where = f" [{f.device}]" if several else ""
+            verb = "NaN at" if f.status == "DIVERGED" else "left its golden at"
+            marks.setdefault(f.port, []).append(Mark(f.epoch, f"{verb} epoch {f.epoch}{where}"))
+    return marks
+
+
+def collect_failures(runs: RunSet, summary: pd.DataFrame, store: GoldenStore,
+                     registry: Registry) -> list[Failure]:
+    """Every failure, worst status first: runs that left, lost or could not use their
+    golden, runs that could not be made, and followers outside the cross tolerance."""
+    found = [*_golden_failures(runs, summary, store, registry), *_run_failures(runs),
+             *_cross_failures(summary)]
+    order = [*STATUSES, CROSS_OUTSIDE]
+    return sorted(found, key=lambda f: (order.index(f.status) if f.status in order else -1,
+                                        f.port, f.device))
+
+
+def _failure(status: str, port: str, device: str, headline: str, detail: str,
+             epoch: int | None = None) -> Failure:
+    style = status_style(status)
+    return Failure(status, style.symbol, style.css, port, device, plain_text(headline),
+                   plain_text(detail), epoch)
+
+
+def _golden_failures(runs: RunSet, summary: pd.DataFrame, store: GoldenStore,
+                     registry: Registry) -> list[Failure]:
+    """Runs that were made but left their golden (or could not be checked against it)."""
+    found = []
+    for _, row in summary.iterrows():
+        status, device = str(row["golden"]), str(row["device"])
+        traj = runs.run(str(row["port"]), device)
+        if not status_style(status).failing or traj is None:
+            continue
+        gold = golden_status(traj, store, registry)
+        comp = gold.comparison
+        if comp is None or gold.golden_path is None:
+            found.append(_failure(status, traj.port_id, device, str(row["golden note"]), ""))
+            continue
+        detail = [*comparison_lines(comp, gold.golden_path),
+                  f"Fix: `rnn-harness check {traj.port_id} --profile {traj.profile} --device "
+                  f"{device}` reproduces it and writes the obtained files beside the golden; "
+                  "if the numbers moved on purpose, re-record with "
+                  f"`{record_command(traj.port_id, traj.profile)}` and say why in the commit."]
+        found.append(_failure(status, traj.port_id, device,
+                              f"first divergent epoch {comp.first_divergent_epoch}, max rel "
+                              f"error {comp.max_rel_error:.2g}", "\n".join(detail),
+                              comp.first_divergent_epoch))
+    return found
+
+
+def _run_failures(runs: RunSet) -> list[Failure]:
+    """Runs that could not be made (crash, divergence, missing corpus or device)."""
+    found = []
+    for f in runs.failures:
+        what = (f"trained from {f.reference or 'the reference port'}'s initial weights: "
+                if f.kind == CROSS_DIR else "")
+        source = f" (saved in {f.source})" if f.source else ""
+        found.append(_failure(failure_status(f), f.port_id, f.device,
+                              f"{what}{f.message.splitlines()[0]}{source}", f.message,
+                              f.epoch if f.kind != CROSS_DIR else None))
+    return found
+
+
+def _cross_failures(summary: pd.DataFrame) -> list[Failure]:
+    """Followers whose run from the reference's weights is outside the cross tolerance."""
+    return [Failure(CROSS_OUTSIDE, "\u2716", "cross-outside", str(row["port"]),
+                    str(row["device"]),
+                    f"{row['cross max rel diff']:.2g} from {row['cross partner']} at epoch "
+                    f"{row['cross at epoch']} (rtol {row['cross rtol']:g})", "")
+            for _, row in summary.iterrows()
+            if row["cross role"] == "follower" and row["cross within tol"] != "yes"]
 
 
 def require_report_extra() -> None:
@@ -141,57 +278,170 @@ def _title(report: Report) -> str:
 
 def _failure_lines(runs: RunSet) -> list[str]:
     return [f"{f.port_id} [{f.device}] ({f.kind}{', saved in ' + f.source if f.source else ''})"
-            f": {f.message}" for f in runs.failures]
+            f": {plain_text(f.message)}" for f in runs.failures]
+
+
+def verdict_line(report: Report) -> tuple[bool, str]:
+    """(all clear?, one line counting the statuses: failures first)."""
+    counts = Counter(str(s) for s in report.summary["golden"])
+    parts = [f"{status_style(s).symbol} {counts[s]} {s}" for s in STATUSES if counts[s]]
+    parts += [f"{status_style(s).symbol} {n} {s}" for s, n in counts.items() if s not in STATUSES]
+    outside = sum(f.status == CROSS_OUTSIDE for f in report.failures)
+    if outside:
+        parts.append(f"\u2716 {outside} {CROSS_OUTSIDE}")
+    rows = f"{len(report.summary)} run{'' if len(report.summary) == 1 else 's'}"
+    if not report.failures:
+        return True, f"\u2714 No failure: {', '.join(parts)} ({rows})."
+    return False, (f"\u2716 {len(report.failures)} failure"
+                   f"{'s' if len(report.failures) > 1 else ''}, listed below: "
+                   f"{', '.join(parts)} ({rows}).")
+
+
+def status_legend() -> str:
+    """What each symbol means (Markdown shows no colour)."""
+    return "Status: " + ", ".join(f"{s.symbol} {name}" for name, s in STATUSES.items()) + "."
+
+
+# --- Markdown ---------------------------------------------------------------------------
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#&!])")
+
+
+def md_escape(text: object) -> str:
+    """``text`` safe in Markdown running text and in a table cell: every character that
+    could start markup is backslash-escaped, and line breaks become spaces."""
+    return _MD_SPECIAL.sub(r"\\\1", plain_text(str(text))).replace("\r", " ").replace("\n", " ")
+
+
+def md_fence(text: str, info: str = "text") -> list[str]:
+    """A fenced code block that ``text`` cannot close: one backtick more than its longest run."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [f"{fence}{info}", plain_text(text), fence]
+
+
+def md_table(frame: pd.DataFrame, index: bool = False) -> str:
+    """``frame`` as a GitHub pipe table, every cell escaped and kept as text."""
+    shown = frame.reset_index() if index else frame
+    escaped = shown.map(md_escape) if hasattr(shown, "map") else shown.applymap(md_escape)
+    escaped.columns = [md_escape(c) for c in shown.columns]
+    return escaped.to_markdown(index=False, disable_numparse=True)
+
+
+def _details(report: Report) -> dict[str, list[Failure]]:
+    """Each distinct detail once, with the failures it explains (one corpus message for every
+    port that reads the same missing file, not one copy per port)."""
+    grouped: dict[str, list[Failure]] = {}
+    for f in report.failures:
+        if f.detail:
+            grouped.setdefault(f.detail, []).append(f)
+    return grouped
+
+
+def _who(failures: list[Failure]) -> str:
+    return ", ".join(dict.fromkeys(f"{f.port} [{f.device}]" for f in failures))
+
+
+def _md_failures(report: Report) -> list[str]:
+    if not report.failures:
+        return []
+    parts = [f"## \u2716 Failures ({len(report.failures)})", ""]
+    parts += [f"- {md_escape(f.symbol)} **{md_escape(f.status)}** {md_escape(f.port)} "
+              f"\\[{md_escape(f.device)}\\]: {md_escape(f.headline)}" for f in report.failures]
+    for detail, failures in _details(report).items():
+        parts += ["", f"**{md_escape(_who(failures))}**", "", *md_fence(detail)]
+    return [*parts, ""]
 
 
 def render_markdown(report: Report) -> str:
     """The report as GitHub Markdown (plots referenced as plots/<tutorial>.png)."""
-    parts = [f"# {_title(report)}", "", "## Summary", ""]
+    ok, verdict = verdict_line(report)
+    parts = [f"# {md_escape(_title(report))}", "", f"**{md_escape(verdict)}**", "",
+             md_escape(status_legend()), "", *_md_failures(report), "## Summary", ""]
     matrix = framework_matrix(report.summary)
     if not matrix.empty:
-        parts += [matrix.to_markdown(index=False), ""]
-    parts += [display_summary(report.summary).to_markdown(index=False), "", NOTES, ""]
-    if report.runs.failures:
-        parts += ["### Failures", "", "```text", *_failure_lines(report.runs), "```", ""]
-    parts += ["## Trajectories", "", *(f"- {note}" for note in report.notes)]
+        parts += [md_table(matrix), ""]
+    parts += [md_table(display_summary(report.summary)), "", md_escape(NOTES), ""]
+    parts += ["## Trajectories", "", *(f"- {md_escape(note)}" for note in report.notes)]
     for tutorial in report.plots:
-        parts += ["", f"### {tutorial}", "", f"![{tutorial}](plots/{tutorial}.png)"]
+        parts += ["", f"### {md_escape(tutorial)}", "",
+                  f"![{md_escape(tutorial)}](plots/{tutorial}.png)"]
     for tutorial, table in report.continuations.items():
-        parts += ["", f"## {tutorial} continuations", "", table.to_markdown()]
-    parts += ["", "## Environment", "", report.environment.to_markdown(index=False), "",
-              "## Reproduce", "", "```bash", *report.commands, "```", ""]
+        parts += ["", f"## {md_escape(tutorial)} continuations", "", md_table(table, index=True)]
+    parts += ["", "## Environment", "", md_table(report.environment), "",
+              "## Reproduce", "", *md_fence("\n".join(report.commands), "bash"), ""]
     return "\n".join(parts)
+
+
+# --- HTML -------------------------------------------------------------------------------
+
+def _esc(value: object) -> str:
+    return html.escape(plain_text(str(value)))
 
 
 def _img(tutorial: str, png: bytes) -> str:
     data = base64.b64encode(png).decode("ascii")
-    return (f'<h3>{html.escape(tutorial)}</h3>\n<img alt="{html.escape(tutorial)} '
+    return (f'<h3>{_esc(tutorial)}</h3>\n<img class="plot" alt="{_esc(tutorial)} '
             f'trajectories" src="data:image/png;base64,{data}">')
 
 
-def _table(frame: pd.DataFrame, css: str, index: bool = False) -> str:
-    return frame.to_html(index=index, classes=css, border=0, na_rep="")
+def html_table(frame: pd.DataFrame, css: str, classes: pd.DataFrame | None = None,
+               index: bool = False) -> str:
+    """``frame`` as an HTML table, every cell escaped; ``classes`` (same shape) gives each
+    cell its CSS class."""
+    import pandas as pd
+
+    shown = frame.reset_index() if index else frame
+    head = "".join(f"<th>{_esc(c)}</th>" for c in shown.columns)
+    rows = []
+    for i in range(len(shown)):
+        cells = []
+        for j, column in enumerate(shown.columns):
+            value = shown.iat[i, j]
+            text = "" if value is None or (not isinstance(value, str) and pd.isna(value)) \
+                else _esc(value)
+            css_cell = "" if classes is None or column not in classes.columns \
+                else str(classes.iat[i, classes.columns.get_loc(column)])
+            cells.append(f'<td class="{_esc(css_cell)}">{text}</td>' if css_cell
+                         else f"<td>{text}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'<table class="{_esc(css)}"><thead><tr>{head}</tr></thead>\n<tbody>\n'
+            + "\n".join(rows) + "\n</tbody></table>")
+
+
+def _html_failures(report: Report) -> list[str]:
+    if not report.failures:
+        return []
+    items = [f'<li><span class="badge {_esc(f.css)}">{_esc(f.symbol)} {_esc(f.status)}</span> '
+             f"<b>{_esc(f.port)}</b> [{_esc(f.device)}]: {_esc(f.headline)}</li>"
+             for f in report.failures]
+    details = [f"<details><summary>{_esc(_who(failures))}</summary><pre>{_esc(detail)}</pre>"
+               "</details>" for detail, failures in _details(report).items()]
+    return [f'<section class="failures"><h2>\u2716 Failures ({len(report.failures)})</h2>',
+            "<ul>", *items, "</ul>", *details, "</section>"]
 
 
 def render_html(report: Report) -> str:
     """The report as one HTML page with its plots embedded (no external resources)."""
-    body = [f"<h1>{html.escape(_title(report))}</h1>", "<h2>Summary</h2>"]
+    ok, verdict = verdict_line(report)
+    body = [f"<h1>{_esc(_title(report))}</h1>",
+            f'<p class="verdict {"ok" if ok else "fail"}">{_esc(verdict)}</p>',
+            f'<p class="legend">{_esc(status_legend())}</p>', *_html_failures(report),
+            "<h2>Summary</h2>"]
     matrix = framework_matrix(report.summary)
     if not matrix.empty:
-        body.append(_table(matrix, "matrix"))
-    body += [_table(display_summary(report.summary), "summary"),
-             f"<p>{html.escape(NOTES)}</p>"]
-    if report.runs.failures:
-        body += ["<h3>Failures</h3>",
-                 f"<pre>{html.escape(chr(10).join(_failure_lines(report.runs)))}</pre>"]
+        body.append(html_table(matrix, "matrix", matrix_classes(report.summary)))
+    body += [html_table(display_summary(report.summary), "summary",
+                        display_classes(report.summary)),
+             f"<p>{_esc(NOTES)}</p>"]
     body.append("<h2>Trajectories</h2>")
-    body += [f"<p>{html.escape(note)}</p>" for note in report.notes]
+    body += [f"<p>{_esc(note)}</p>" for note in report.notes]
     body += [_img(t, png) for t, png in report.plots.items()]
     for tutorial, table in report.continuations.items():
-        body += [f"<h2>{html.escape(tutorial)} continuations</h2>",
-                 _table(table, "continuation", index=True)]
-    body += ["<h2>Environment</h2>", _table(report.environment, "environment"),
-             "<h2>Reproduce</h2>", f"<pre>{html.escape(chr(10).join(report.commands))}</pre>"]
+        body += [f"<h2>{_esc(tutorial)} continuations</h2>",
+                 html_table(table, "continuation", index=True)]
+    body += ["<h2>Environment</h2>", html_table(report.environment, "environment"),
+             "<h2>Reproduce</h2>", f"<pre>{_esc(chr(10).join(report.commands))}</pre>"]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(_title(report))}</title><style>{CSS}</style></head>\n"
+            f"<title>{_esc(_title(report))}</title><style>{CSS}</style></head>\n"
             "<body>\n" + "\n".join(body) + "\n</body></html>\n")

@@ -79,3 +79,45 @@ def test_browser_screenshot_shows_painted_content(page, tmp_path):
     pixels = imread(shot)[..., :3].reshape(-1, 3)
     colours = {tuple(p) for p in (pixels * 255).astype(int)[::37]}
     assert len(colours) > 50  # text, table stripes and the plot's lines, not a blank page
+
+
+STYLE_PROBE = """<script>
+window.addEventListener("load", () => {
+  const out = document.createElement("pre");
+  out.id = "render-probe";
+  const cell = css => document.querySelector(`table.summary td.${css}`);
+  const colour = css => getComputedStyle(cell(css)).backgroundColor;
+  const top = el => el.getBoundingClientRect().top;
+  const heading = text => [...document.querySelectorAll("h2")]
+    .find(h => h.textContent.includes(text));
+  out.textContent = JSON.stringify({
+    pass: colour("pass"), regression: colour("regression"), diverged: colour("diverged"),
+    error: colour("error"),
+    plain: getComputedStyle(cell("pass").parentElement.cells[0]).backgroundColor,
+    failuresTop: top(heading("Failures")), summaryTop: top(heading("Summary")),
+    image: document.images[0].getBoundingClientRect().width,
+    body: document.body.getBoundingClientRect().width});
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def _rgb(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in re.findall(r"\d+", text)[:3])
+
+
+def test_browser_colours_each_status_and_shows_failures_first(failing, tmp_path):
+    runs, store, registry = failing
+    page = report_files(runs, store, tmp_path / "report", registry)["report.html"]
+    probed = tmp_path / "probed.html"
+    probed.write_text(page.read_text().replace("</body>", STYLE_PROBE + "</body>"))
+    result = _chromium(tmp_path, "--window-size=1400,1000", "--dump-dom", probed.as_uri())
+    found = re.search(r'<pre id="render-probe">(.*?)</pre>', result.stdout, re.S)
+    assert found, f"no probe output; chromium said:\n{result.stderr[-2000:]}"
+    seen = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    red, green = _rgb(seen["regression"]), _rgb(seen["pass"])
+    assert red[0] > red[1] + 20 and green[1] > green[0] + 20  # reddish, greenish
+    assert _rgb(seen["diverged"]) == _rgb(seen["error"]) == red
+    assert _rgb(seen["plain"]) not in (red, green)
+    assert seen["failuresTop"] < seen["summaryTop"]
+    assert seen["image"] >= 0.95 * seen["body"] - 40  # the plot spans the page (padding aside)

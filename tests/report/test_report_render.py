@@ -52,10 +52,11 @@ def _csv(frame: pd.DataFrame):  # type: ignore[no-untyped-def]
 
 def test_display_summary_shows_status_distance_and_speed(runs, store, registry):
     shown = display_summary(summary_table(runs, store, registry)).set_index("port")
-    assert shown.loc["fake/numpy", "golden"] == "pass"
-    assert shown.loc["fake/numpy-drift", "golden"].startswith("no golden: `rnn-harness record")
+    assert shown.loc["fake/numpy", "golden"] == "\u2714 pass"
+    assert shown.loc["fake/numpy-drift", "golden"].startswith(
+        "\u25cb no golden: record one: rnn-harness record")
     cross = shown.loc["fake/numpy-drift", "cross-framework distance (same initial weights)"]
-    assert re.fullmatch(r"\S+ at epoch \d+ vs fake/numpy \(rtol 1e-09: NO\)", cross)
+    assert re.fullmatch(r"\S+ at epoch \d+ vs fake/numpy \(OUTSIDE rtol 1e-09\)", cross)
     assert shown.loc["fake/numpy", "throughput"].endswith("items/s")
 
 
@@ -145,5 +146,7 @@ def test_failed_runs_are_rows_and_listed_with_their_message(store, registry, tmp
     runs = collect_runs(list(PAIR), "ci", ["cpu", "cuda"], registry=registry, golden=store,
                         pairs=[PAIR])
     md = report_files(runs, store, tmp_path, registry)["report.md"].read_text()
-    assert md.count("ERROR: Device 'cuda' is not available.") == 2  # one row per port
-    assert "### Failures" in md and "Fix: use cpu." in md
+    assert md.count("\u2716 ERROR: Device 'cuda' is not available.") == 2  # one row per port
+    # cuda: 2 runs + the follower's run from the reference's weights; cpu: outside cross tol
+    assert "## \u2716 Failures (4)" in md
+    assert md.count("Fix: use cpu.") == 1  # one detail for every failure it explains

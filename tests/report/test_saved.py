@@ -96,8 +96,8 @@ def test_matrix_has_one_column_per_framework(folders, store, registry):
     matrix = framework_matrix(summary_table(load_runs(folders), store, registry))
     assert list(matrix.columns) == ["tutorial", "numpy", "fakemx", "fakejax"]
     row = matrix.iloc[0]
-    assert row["numpy"] == "pass"
-    assert row["fakejax"].startswith("pass; 0 from numpy (within rtol 1e-09)")
+    assert row["numpy"] == "\u2714 pass"
+    assert row["fakejax"] == "\u2714 pass \u00b7 0 from numpy (within rtol 1e-09)"
     assert "OUTSIDE" in row["fakemx"]
 
 
