@@ -1,5 +1,11 @@
 """pytest plugin (``pytest11`` entry point): golden fixture, ``--update-golden``, markers.
 
+Which ports and goldens a session sees comes from configuration: the ``harness_registry``
+fixture (override it in a ``conftest.py``), else the ``rnn_harness_tutorials`` ini option
+(tables to register, for a project that is not installed), else every table installed
+under the ``rnn_harness.tutorials`` entry points; goldens live in ``--golden-dir``, else the
+``rnn_harness_golden_dir`` ini option, else the CLI's default.
+
 Imports no framework: a test marked ``torch``/``mxnet`` skips, naming the extra to
 install, when that framework is absent; ``cuda`` tests skip when no CUDA device exists.
 """
@@ -9,11 +15,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
+from harness import corpus
 from harness.backends import FRAMEWORKS, framework_available
-from harness.errors import HarnessError
+from harness.errors import CorpusError, GoldenError, HarnessError
 from harness.golden import (
     GateRequest,
     GoldenStore,
@@ -21,12 +29,17 @@ from harness.golden import (
     default_golden_dir,
     gate,
     record,
+    record_command,
     record_initial,
+    record_initial_command,
     recorded_seed,
     resolve,
 )
 from harness.interface import Trajectory
-from harness.registry import Registry, default_registry
+from harness.registry import Registry, default_registry, registry_from_tables
+
+TUTORIALS_INI = "rnn_harness_tutorials"
+GOLDEN_DIR_INI = "rnn_harness_golden_dir"
 
 MARKERS = {
     "torch": "needs PyTorch (extra: torch)",
@@ -44,13 +57,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--update-golden", action="store_true", default=False,
                     help="rewrite goldens from this run (the test still fails, for review)")
     group.addoption("--golden-dir", default=None,
-                    help="golden store root (default: $RNN_HARNESS_GOLDEN, else the "
-                    "repository's golden/, else ./golden: the CLI's default)")
+                    help=f"golden store root (default: the {GOLDEN_DIR_INI} ini option, else "
+                    "$RNN_HARNESS_GOLDEN, else the repository's golden/, else ./golden: "
+                    "the CLI's default)")
+    parser.addini(TUTORIALS_INI, type="linelist", default=[],
+                  help="tutorial tables ('module' or 'module:attr' with PORTS and SPECS) to "
+                  "gate instead of the installed rnn_harness.tutorials entry points")
+    parser.addini(GOLDEN_DIR_INI, default="",
+                  help="golden store root, relative to the ini file's folder")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    # at start-up, before any test changes directory: a relative RNN_HARNESS_DATA becomes
+    # absolute here and in the environment every child process inherits
+    corpus.data_folder()
 
 
 def _cuda_available() -> bool:
@@ -71,18 +93,42 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.skip("no CUDA device on this machine (CUDA cases run where a GPU exists)")
 
 
-@pytest.fixture
-def harness_registry() -> Registry:
-    """The registry the golden fixtures resolve ports in; override this fixture in a
+def require_data(port_id: str, profile: str = "ci", registry: Registry | None = None) -> None:
+    """Skip the calling test, naming the fix, when ``port_id``'s tutorial cannot prepare
+    its data here (char_rnn without its corpus). For tests that train in a child process,
+    where the ``CorpusError`` would arrive only as text."""
+    registry = registry or default_registry()
+    spec = registry.spec(registry.get(port_id).tutorial)
+    if spec.schedule is None:
+        return
+    try:
+        spec.schedule.prepare(spec.profile(profile), spec.default_seed)
+    except CorpusError as exc:
+        pytest.skip(f"{exc.summary} Fix: {exc.fix}")
+
+
+@pytest.fixture(scope="session")
+def harness_registry(pytestconfig: pytest.Config) -> Registry:
+    """The registry the golden fixtures resolve ports in: the ``rnn_harness_tutorials`` ini
+    option's tables, else the installed entry points. Override this fixture in a
     ``conftest.py`` to gate ports registered elsewhere."""
-    return default_registry()
+    tables = pytestconfig.getini(TUTORIALS_INI)
+    return registry_from_tables(tables) if tables else default_registry()
+
+
+def _ini_folder(config: pytest.Config) -> Path:
+    return config.inipath.parent if config.inipath is not None else config.rootpath
 
 
 @pytest.fixture
 def golden_dir(request: pytest.FixtureRequest) -> Path:
-    """``--golden-dir``, else the default the CLI uses too (``default_golden_dir``)."""
+    """``--golden-dir``, else the ``rnn_harness_golden_dir`` ini option (relative to the ini
+    file), else the default the CLI uses too (``default_golden_dir``)."""
     option = request.config.getoption("--golden-dir")
-    return Path(option) if option else default_golden_dir()
+    if option:
+        return Path(option).resolve()
+    ini = request.config.getini(GOLDEN_DIR_INI)
+    return (_ini_folder(request.config) / ini).resolve() if ini else default_golden_dir()
 
 
 @pytest.fixture
@@ -95,8 +141,9 @@ class GoldenCheck:
     """What ``golden_check`` returns: every check goes through the gate, so a test and
     ``rnn-harness check`` train with the same (the golden's) seed and judge alike."""
 
-    def __init__(self, update: bool, golden_dir: Path, registry: Registry):
+    def __init__(self, update: bool, golden_dir: Path, registry: Registry, nodeid: str = ""):
         self.update, self.golden_dir, self.registry = update, golden_dir, registry
+        self.nodeid = nodeid
 
     def _request(self, port_id: str, profile: str, device: str = "cpu") -> GateRequest:
         return resolve(port_id, profile, device=device, golden_dir=self.golden_dir,
@@ -110,7 +157,7 @@ class GoldenCheck:
             req.store.write(traj)
             record_initial(req)
             _rewritten(req.golden_path)
-        return _judged(gate(req, obtained=traj))
+        return self._judged(req, traj)
 
     def run(self, port_id: str, profile: str, device: str = "cpu") -> Verdict:
         """Train ``port_id`` as ``rnn-harness check`` does and fail unless it matches."""
@@ -119,7 +166,54 @@ class GoldenCheck:
         if self.update:
             record(req, seed=_kept_seed(req))
             _rewritten(req.golden_path)
-        return _judged(gate(req))
+        return self._judged(req, None)
+
+    def _judged(self, req: GateRequest, traj: Trajectory | None) -> Verdict:
+        __tracebackhide__ = True
+        try:
+            verdict = gate(req, obtained=traj)
+        except GoldenError as exc:
+            self._retold(exc, req)
+        if not verdict.passed:
+            from harness.report import regression_message
+
+            message = regression_message(verdict.comparison, verdict.golden_path)
+            pytest.fail(self._fix_for_pytest(message, req), pytrace=False)
+        return verdict
+
+    def _retold(self, exc: GoldenError, req: GateRequest) -> NoReturn:
+        """Re-raise ``exc`` with its fix in terms of this test where ``rnn-harness record``
+        cannot reach the golden."""
+        __tracebackhide__ = True
+        fix = self._fix_for_pytest(exc.fix, req)
+        if fix == exc.fix:
+            raise exc
+        # the same error type and context (callers may catch it), with the fix retold
+        told = type(exc).__new__(type(exc))
+        told.__dict__.update(vars(exc))
+        told.fix = fix
+        told.args = (told.render(),)
+        raise told from None
+
+    def _fix_for_pytest(self, text: str, req: GateRequest) -> str:
+        """``text`` with its ``rnn-harness record`` commands replaced by this test run with
+        ``--update-golden``, unless the CLI reaches this port and golden store: a port
+        registered only for this session (ini option, fixture) or goldens kept elsewhere
+        are out of the CLI's sight."""
+        if self._cli_reaches(req):
+            return text
+        update = f"pytest {self.nodeid or '<this test>'} --update-golden"
+        for command in (record_initial_command(req.golden_port, req.profile),
+                        record_command(req.golden_port, req.profile)):
+            text = text.replace(command, update)
+        return text
+
+    def _cli_reaches(self, req: GateRequest) -> bool:
+        try:
+            registered = default_registry().ids()
+        except HarnessError:
+            return False
+        return req.golden_port in registered and req.store.root.resolve() == default_golden_dir()
 
 
 def _kept_seed(req: GateRequest) -> int | None:
@@ -130,19 +224,10 @@ def _kept_seed(req: GateRequest) -> int | None:
         return None
 
 
-def _rewritten(path: Path) -> None:
+def _rewritten(path: Path) -> NoReturn:
     __tracebackhide__ = True
     pytest.fail(f"golden rewritten at {path}; review `git diff` and commit with a message "
                 "saying why the numbers moved")
-
-
-def _judged(verdict: Verdict) -> Verdict:
-    __tracebackhide__ = True
-    if not verdict.passed:
-        from harness.report import regression_message
-
-        pytest.fail(regression_message(verdict.comparison, verdict.golden_path), pytrace=False)
-    return verdict
 
 
 @pytest.fixture
@@ -155,4 +240,4 @@ def golden_check(request: pytest.FixtureRequest, golden_dir: Path,
     change is reviewed before it is committed.
     """
     return GoldenCheck(bool(request.config.getoption("--update-golden")), golden_dir,
-                       harness_registry)
+                       harness_registry, request.node.nodeid)

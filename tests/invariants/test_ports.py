@@ -34,6 +34,7 @@ from harness.invariants import (
     probe_for,
     sizes_strategy,
 )
+from harness.pytest_plugin import require_data
 from harness.registry import default_registry
 
 REGISTRY = default_registry()
@@ -236,9 +237,5 @@ def test_cuda_short_trajectory_matches_cpu(port_id):
 def test_same_seed_gives_the_same_bits_in_two_processes(port_id):
     _needs(port_id)
     _probe(port_id)
-    try:
-        check_determinism(port_id, seed=0)
-    except RuntimeError as exc:
-        if "CorpusError" in str(exc):
-            pytest.skip("char_rnn corpus not found (set RNN_HARNESS_DATA)")
-        raise
+    require_data(port_id, registry=REGISTRY)  # the children would fail on a missing corpus
+    check_determinism(port_id, seed=0)
