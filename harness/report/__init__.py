@@ -18,13 +18,12 @@ from harness.report._display import (
     plain_text,
 )
 from harness.report._environment import environment_table, reproduce_commands
+from harness.report._failures import Failure, collect_failures
 from harness.report._messages import comparison_lines, metric_table, regression_message
 from harness.report._plots import Mark, plot_tutorial, tutorial_figure, wants_log_scale
 from harness.report._render import (
-    Failure,
     Report,
     build_report,
-    collect_failures,
     md_escape,
     render_html,
     render_markdown,

@@ -1,6 +1,7 @@
 """The report's files: ``report.md``, a self-contained ``report.html`` (plots as base64
-PNG, styles inline) and the CSVs, built from the tables. Every failure is listed first; every
-text that comes from data (port ids, error messages) is escaped for the format it goes in."""
+PNG, styles inline) and the CSVs, built from the tables. The failures (``_failures``) come
+first; every text that comes from data (port ids, error messages) is escaped for the format
+it goes in."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from harness.backends import REFERENCE_FRAMEWORK
 from harness.errors import UsageError
-from harness.golden import GoldenStore, record_command
+from harness.golden import GoldenStore
 from harness.registry import Registry, default_registry
 from harness.report._display import (
     display_classes,
@@ -31,13 +32,18 @@ from harness.report._environment import (
     report_versions,
     reproduce_commands,
 )
-from harness.report._messages import comparison_lines
-from harness.report._plots import Mark, plot_tutorial
-from harness.report._runs import CROSS_DIR, RunSet
+from harness.report._failures import (
+    CROSS_OUTSIDE,
+    Failure,
+    collect_failures,
+    failure_details,
+    failure_places,
+    plot_marks,
+)
+from harness.report._plots import plot_tutorial
+from harness.report._runs import RunSet
 from harness.report._status import (
     STATUSES,
-    failure_status,
-    golden_status,
     read_envelopes,
     status_style,
 )
@@ -84,26 +90,6 @@ NOTES = (
     "reached, and the spec's cross_framework tolerance. s/epoch: mean wall time per epoch; "
     "throughput over the whole run (first epoch included)."
 )
-#: What the cross-framework failure reads as (it is no golden status).
-CROSS_OUTSIDE = "OUTSIDE cross-framework tolerance"
-
-
-@dataclass(frozen=True)
-class Failure:
-    """One thing the reader must look at: what failed, where, why in one line, and the
-    detail (the obtained-vs-expected table or the error message)."""
-
-    status: str
-    symbol: str
-    css: str
-    port: str
-    device: str
-    headline: str
-    detail: str
-    #: the first epoch that left the golden (or went NaN), marked in the plots
-    epoch: int | None = None
-
-
 @dataclass(frozen=True)
 class Report:
     """The tables and figures of one report, ready to render."""
@@ -140,7 +126,7 @@ def build_report(runs: RunSet, store: GoldenStore, registry: Registry | None = N
         labels = dict(getattr(spec, "metric_labels", None) or {})
         plots[tutorial] = plot_tutorial(
             curves, tutorial, {p: env.stats for p, env in envelopes.items()}, horizons,
-            marks=_marks(failures, ports, several=summary["device"].nunique() > 1),
+            marks=plot_marks(failures, ports, several=summary["device"].nunique() > 1),
             labels=labels, gated=spec.metrics)
     extra = {"report built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
              "harness commit": git_commit(), **report_versions(),
@@ -148,84 +134,6 @@ def build_report(runs: RunSet, store: GoldenStore, registry: Registry | None = N
     return Report(runs, summary, curves, continuations_tables(runs),
                   environment_table(runs, extra), plots, reproduce_commands(runs, registry),
                   notes, failures)
-
-
-def _marks(failures: list[Failure], ports: list[str], several: bool) -> dict[str, list[Mark]]:
-    """Per port, the epochs where its runs left their golden or went NaN (plot labels)."""
-    marks: dict[str, list[Mark]] = {}
-    for f in failures:
-        if f.port in ports and f.epoch is not None and f.status in ("REGRESSION", "DIVERGED"):
-            where = f" [{f.device}]" if several else ""
-            verb = "NaN at" if f.status == "DIVERGED" else "left its golden at"
-            marks.setdefault(f.port, []).append(Mark(f.epoch, f"{verb} epoch {f.epoch}{where}"))
-    return marks
-
-
-def collect_failures(runs: RunSet, summary: pd.DataFrame, store: GoldenStore,
-                     registry: Registry) -> list[Failure]:
-    """Every failure, worst status first: runs that left, lost or could not use their
-    golden, runs that could not be made, and followers outside the cross tolerance."""
-    found = [*_golden_failures(runs, summary, store, registry), *_run_failures(runs),
-             *_cross_failures(summary)]
-    order = [*STATUSES, CROSS_OUTSIDE]
-    return sorted(found, key=lambda f: (order.index(f.status) if f.status in order else -1,
-                                        f.port, f.device))
-
-
-def _failure(status: str, port: str, device: str, headline: str, detail: str,
-             epoch: int | None = None) -> Failure:
-    style = status_style(status)
-    return Failure(status, style.symbol, style.css, port, device, plain_text(headline),
-                   plain_text(detail), epoch)
-
-
-def _golden_failures(runs: RunSet, summary: pd.DataFrame, store: GoldenStore,
-                     registry: Registry) -> list[Failure]:
-    """Runs that were made but left their golden (or could not be checked against it)."""
-    found = []
-    for _, row in summary.iterrows():
-        status, device = str(row["golden"]), str(row["device"])
-        traj = runs.run(str(row["port"]), device)
-        if not status_style(status).failing or traj is None:
-            continue
-        gold = golden_status(traj, store, registry)
-        comp = gold.comparison
-        if comp is None or gold.golden_path is None:
-            found.append(_failure(status, traj.port_id, device, str(row["golden note"]), ""))
-            continue
-        detail = [*comparison_lines(comp, gold.golden_path),
-                  f"Fix: `rnn-harness check {traj.port_id} --profile {traj.profile} --device "
-                  f"{device}` reproduces it and writes the obtained files beside the golden; "
-                  "if the numbers moved on purpose, re-record with "
-                  f"`{record_command(traj.port_id, traj.profile)}` and say why in the commit."]
-        found.append(_failure(status, traj.port_id, device,
-                              f"first divergent epoch {comp.first_divergent_epoch}, max rel "
-                              f"error {comp.max_rel_error:.2g}", "\n".join(detail),
-                              comp.first_divergent_epoch))
-    return found
-
-
-def _run_failures(runs: RunSet) -> list[Failure]:
-    """Runs that could not be made (crash, divergence, missing corpus or device)."""
-    found = []
-    for f in runs.failures:
-        what = (f"trained from {f.reference or 'the reference port'}'s initial weights: "
-                if f.kind == CROSS_DIR else "")
-        source = f" (saved in {f.source})" if f.source else ""
-        found.append(_failure(failure_status(f), f.port_id, f.device,
-                              f"{what}{f.message.splitlines()[0]}{source}", f.message,
-                              f.epoch if f.kind != CROSS_DIR else None))
-    return found
-
-
-def _cross_failures(summary: pd.DataFrame) -> list[Failure]:
-    """Followers whose run from the reference's weights is outside the cross tolerance."""
-    return [Failure(CROSS_OUTSIDE, "\u2716", "cross-outside", str(row["port"]),
-                    str(row["device"]),
-                    f"{row['cross max rel diff']:.2g} from {row['cross partner']} at epoch "
-                    f"{row['cross at epoch']} (rtol {row['cross rtol']:g})", "")
-            for _, row in summary.iterrows()
-            if row["cross role"] == "follower" and row["cross within tol"] != "yes"]
 
 
 def require_report_extra() -> None:
@@ -328,28 +236,14 @@ def md_table(frame: pd.DataFrame, index: bool = False) -> str:
     return escaped.to_markdown(index=False, disable_numparse=True)
 
 
-def _details(report: Report) -> dict[str, list[Failure]]:
-    """Each distinct detail once, with the failures it explains (one corpus message for every
-    port that reads the same missing file, not one copy per port)."""
-    grouped: dict[str, list[Failure]] = {}
-    for f in report.failures:
-        if f.detail:
-            grouped.setdefault(f.detail, []).append(f)
-    return grouped
-
-
-def _who(failures: list[Failure]) -> str:
-    return ", ".join(dict.fromkeys(f"{f.port} [{f.device}]" for f in failures))
-
-
 def _md_failures(report: Report) -> list[str]:
     if not report.failures:
         return []
     parts = [f"## \u2716 Failures ({len(report.failures)})", ""]
     parts += [f"- {md_escape(f.symbol)} **{md_escape(f.status)}** {md_escape(f.port)} "
               f"\\[{md_escape(f.device)}\\]: {md_escape(f.headline)}" for f in report.failures]
-    for detail, failures in _details(report).items():
-        parts += ["", f"**{md_escape(_who(failures))}**", "", *md_fence(detail)]
+    for detail, failures in failure_details(report.failures).items():
+        parts += ["", f"**{md_escape(failure_places(failures))}**", "", *md_fence(detail)]
     return [*parts, ""]
 
 
@@ -415,8 +309,9 @@ def _html_failures(report: Report) -> list[str]:
     items = [f'<li><span class="badge {_esc(f.css)}">{_esc(f.symbol)} {_esc(f.status)}</span> '
              f"<b>{_esc(f.port)}</b> [{_esc(f.device)}]: {_esc(f.headline)}</li>"
              for f in report.failures]
-    details = [f"<details><summary>{_esc(_who(failures))}</summary><pre>{_esc(detail)}</pre>"
-               "</details>" for detail, failures in _details(report).items()]
+    details = [f"<details><summary>{_esc(failure_places(failures))}</summary>"
+               f"<pre>{_esc(detail)}</pre></details>"
+               for detail, failures in failure_details(report.failures).items()]
     return [f'<section class="failures"><h2>\u2716 Failures ({len(report.failures)})</h2>',
             "<ul>", *items, "</ul>", *details, "</section>"]
 
