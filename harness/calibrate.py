@@ -89,3 +89,76 @@ def calibrate(port_id: str, profile: str, *, lr_change: float = 0.01,
     return Calibration(port_id, profile,
                        {m: float(v.max()) for m, v in noise.items()},
                        {m: float(v.max()) for m, v in signal.items()}, noise, signal)
+
+
+@dataclass(frozen=True)
+class SegmentCalibration:
+    """Per quantity, over every segment: the largest 1-ulp noise and, for the signal, the
+    largest difference a +``lr_change`` learning rate makes (max over the segment's rows),
+    both as (relative, absolute). ``caught`` counts the segments whose signal exceeds the
+    spec's segment tolerance somewhere (what the gate needs), ``noisy`` those whose noise
+    does."""
+
+    port_id: str
+    spacing: int
+    length: int
+    noise: dict[str, tuple[float, float]]
+    signal: dict[str, tuple[float, float]]
+    segments: int
+    caught: int
+    noisy: int
+
+
+def _worst(obtained: dict[str, np.ndarray], expected: dict[str, np.ndarray],
+           into: dict[str, tuple[float, float]], prefix: str) -> None:
+    for name, b in expected.items():
+        if name in ("epoch", "step"):
+            continue
+        a = obtained[name][:len(b)]
+        rel = float(np.max(relative_error(a, b), initial=0.0))
+        ab = float(np.max(np.abs(a - b), initial=0.0))
+        old = into.get(prefix + name, (0.0, 0.0))
+        into[prefix + name] = (max(old[0], rel), max(old[1], ab))
+
+
+def calibrate_segments(port_id: str, *, spacing: int, length: int, lr_change: float = 0.001,
+                       registry: Registry | None = None) -> SegmentCalibration:
+    """Record the tutorial run's segments in memory, then replay each exactly, with every
+    restored weight nudged by 1 ulp, and with the learning rate scaled by ``1 + lr_change``."""
+    from harness.segments import (
+        first_divergence,
+        record_segments,
+        run_segment,
+        segment_starts,
+        with_lr,
+    )
+
+    registry = registry or default_registry()
+    spec = registry.spec(registry.get(port_id).tutorial)
+    config = spec.profile("tutorial")
+    seed = spec.default_seed
+    _, segments = record_segments(port_id, config, seed,
+                                  segment_starts(config.epochs, spacing, length), length,
+                                  registry=registry)
+    noise: dict[str, tuple[float, float]] = {}
+    signal: dict[str, tuple[float, float]] = {}
+    caught = noisy = 0
+    plan = spec.segments
+    for seg in segments:
+        e1, s1 = run_segment(port_id, config, seed, seg, registry=registry, params=nudge)
+        e2, s2 = run_segment(port_id, with_lr(config, 1 + lr_change), seed, seg,
+                             registry=registry)
+        _worst(e1, seg.epochs, noise, "")
+        _worst(s1, seg.steps, noise, "step ")
+        _worst(e2, seg.epochs, signal, "")
+        _worst(s2, seg.steps, signal, "step ")
+        if plan is not None:
+            quantities = ("loss", "grad_norm", "clipped", "param_norm", "update_norm")
+            if first_divergence(s2, seg.steps, plan.step_tolerances, quantities,
+                                steps=True) is not None:
+                caught += 1
+            if first_divergence(s1, seg.steps, plan.step_tolerances, quantities,
+                                steps=True) is not None:
+                noisy += 1
+    return SegmentCalibration(port_id, spacing, length, noise, signal, len(segments),
+                              caught, noisy)

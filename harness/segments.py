@@ -17,27 +17,19 @@ from typing import Any
 import numpy as np
 
 from harness.errors import UsageError
-from harness.interface import Checkpoint, SpecPort, Tolerance, relative_error, within
+from harness.interface import (
+    Segment,
+    SpecPort,
+    Tolerance,
+    relative_error,
+    tolerance_for,
+    within,
+)
 from harness.interface._observe import Observer
 from harness.registry import Registry, default_registry
 from harness.seeding import prepare_determinism, seed_everything
 
 Columns = dict[str, np.ndarray]
-
-
-@dataclass
-class Segment:
-    """The golden run's continuation from ``checkpoint`` for ``length`` epochs.
-
-    ``epochs``: one value per epoch (the tutorial's figure and the epoch observables);
-    ``steps``: one value per training step, with ``epoch`` and ``step`` columns.
-    """
-
-    start: int
-    length: int
-    checkpoint: Checkpoint
-    epochs: Columns
-    steps: Columns
 
 
 def segment_starts(num_epochs: int, spacing: int, length: int) -> list[int]:
@@ -158,26 +150,34 @@ def _fmt(value: float) -> str:
 
 
 def first_divergence(obtained: Columns, expected: Columns, tolerances: Mapping[str, Tolerance],
-                     quantities: Sequence[str], *, steps: bool) -> Divergence | None:
+                     quantities: Sequence[str], *, steps: bool, start: int = 0
+                     ) -> Divergence | None:
     """The first row (and in it the first quantity, in ``quantities`` order) outside its
-    tolerance; ``None`` when every row is within."""
-    n = min(len(next(iter(expected.values()))), len(next(iter(obtained.values()))))
+    tolerance; ``None`` when every row is within. Per-epoch rows count from ``start``; a
+    side with fewer rows diverges at its first missing row (reported as NaN)."""
+    n_exp = len(next(iter(expected.values())))
+    n = min(n_exp, len(next(iter(obtained.values()))))
     present = [q for q in quantities if q in expected and q in obtained]
     bad_rows: dict[str, np.ndarray] = {}
     for q in present:
-        ok = within(obtained[q][:n], expected[q][:n], tolerances[q])
-        bad_rows[q] = np.flatnonzero(~ok)
+        ok = within(obtained[q][:n], expected[q][:n], tolerance_for(tolerances, q))
+        bad = np.flatnonzero(~ok)
+        bad_rows[q] = bad if bad.size or n == n_exp else np.array([n])
     hits = [(int(rows[0]), present.index(q), q) for q, rows in bad_rows.items() if rows.size]
     if not hits:
         return None
     row, _, quantity = min(hits)
-    others = tuple((q, float(obtained[q][row]), float(expected[q][row]),
-                    bool(within(obtained[q][row:row + 1], expected[q][row:row + 1],
-                                tolerances[q])[0]))
+
+    def value(cols: Columns, q: str) -> float:
+        return float(cols[q][row]) if row < len(cols[q]) else float("nan")
+
+    others = tuple((q, value(obtained, q), float(expected[q][row]),
+                    bool(within(np.array([value(obtained, q)]), expected[q][row:row + 1],
+                                tolerance_for(tolerances, q))[0]))
                    for q in present if q != quantity)
-    epoch = int(expected["epoch"][row]) if steps else int(row)
+    epoch = int(expected["epoch"][row]) if steps else start + int(row)
     step = int(expected["step"][row]) if steps else None
-    return Divergence(epoch, step, quantity, float(obtained[quantity][row]),
+    return Divergence(epoch, step, quantity, value(obtained, quantity),
                       float(expected[quantity][row]), others)
 
 

@@ -68,11 +68,17 @@ def _data(value: Any) -> Any:
 
 
 def global_norm(tensors: list[Any]) -> float:
-    """sqrt of the sum of squares of every element, in float64 (an observable: read-only)."""
-    total = 0.0
-    for t in tensors:
-        total += float((_data(t).astype("float64") ** 2).sum().asnumpy())
-    return math.sqrt(total)
+    """sqrt of the sum of squares of every element, in float64 (an observable: read-only);
+    one host sync for all tensors."""
+    sums = [mx.nd.sum(mx.nd.square(_nd(t).astype("float64"))) for t in tensors]
+    total = mx.nd.add_n(*sums) if len(sums) > 1 else sums[0]
+    return math.sqrt(float(total.asscalar()))
+
+
+def _nd(value: Any) -> Any:
+    """An NDArray view of an NDArray, an mxnet.numpy array or a Parameter's data."""
+    data = _data(value)
+    return data.as_nd_ndarray() if isinstance(data, mx.np.ndarray) else data
 
 
 def snapshot(tensors: list[Any]) -> list[Any]:
@@ -82,7 +88,7 @@ def snapshot(tensors: list[Any]) -> list[Any]:
 
 def distance(before: list[Any], after: list[Any]) -> float:
     """``||after - before||`` over all arrays, in float64."""
-    diffs = [_data(a).astype("float64") - b.astype("float64")
+    diffs = [_nd(a).astype("float64") - _nd(b).astype("float64")
              for a, b in zip(after, before, strict=True)]
     return global_norm(diffs)
 

@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "  rnn-harness record --all --profile tutorial\n"
                        "  rnn-harness record elman_sine/torch --profile tutorial --seeds 32\n"
                        "  rnn-harness record --all --profile ci --initial-only\n"
+                       "  rnn-harness record --all --profile tutorial --segments-only\n"
                        "  rnn-harness record sin_cos/mxnet --seeds 8 --executor dask "
                        "--scheduler tcp://127.0.0.1:8786")
     _add_run_options(p)
@@ -81,13 +82,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write only the initial weights (initial_params.npz/.json) an existing "
                    "golden was trained from, with its seed; its trajectory and meta stay as "
                    "they are")
+    p.add_argument("--segments-only", action="store_true",
+                   help="write only the checkpoint segments of an existing tutorial golden "
+                   "(golden/<tutorial>/<port>/tutorial/segments/): its run is trained once more "
+                   "with checkpoints at the spec's SegmentPlan epochs and must reproduce the "
+                   "golden bit for bit; the golden's own files stay as they are")
     _add_sweep_options(p)
     p.set_defaults(func=cmd_record)
     p = sub.add_parser("check", help="train and compare against goldens (the CI gate)",
                        formatter_class=fmt,
                        description="Train each port and compare its per-epoch figures with "
-                       "its golden under the spec's tolerances. Never writes a golden; on a "
-                       "regression the run is saved as *.obtained.* beside it.",
+                       "its golden under the spec's tolerances, then replay every checkpoint "
+                       "segment of its tutorial golden (restored from the exact training state "
+                       "and compared per epoch and per step), so the default ci gate covers the "
+                       "whole tutorial run. Never writes a golden; on a regression the run is "
+                       "saved as *.obtained.* beside it.",
                        epilog="examples:\n  rnn-harness check --all --profile ci\n"
                        "  rnn-harness check elman_sine/mxnet --profile tutorial\n"
                        "  rnn-harness check elman_sine/torch --against elman_sine/mxnet\n"
@@ -99,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "framework's port): train from its stored initial weights with its seed "
                    "and compare under the spec's cross-framework tolerances; OTHER_PORT's "
                    "framework need not be installed")
+    p.add_argument("--no-segments", action="store_true",
+                   help="skip the checkpoint segments (gate the profile's own run only)")
     p.add_argument("--envelope", action="store_true",
                    help="classify each run against its seed envelope (recorded with record "
                    "--seeds): inside (noise) or a regression, with the epochs it leaves it")

@@ -14,12 +14,16 @@ from harness.cli import _sweeps
 from harness.cli._console import err, logged_progress_bar, out, progress_bar
 from harness.errors import EXIT_REGRESSION, DivergenceError, HarnessError, UsageError
 from harness.golden import (
+    SEGMENT_PROFILE,
     GateRequest,
     GoldenStore,
+    SegmentVerdict,
     Verdict,
     default_golden_dir,
     gate,
+    gate_segments,
     record,
+    record_golden_segments,
     record_initial,
     resolve,
 )
@@ -64,6 +68,15 @@ def cmd_record(args: argparse.Namespace, registry: Registry) -> int:
     selection = registry.select(args.ports, args.all)
     for port_id in selection.skipped:
         err.print(f"skipped {port_id}: its framework is not installed")
+    if args.segments_only and (args.seeds is not None or args.seed is not None
+                               or args.initial_only or args.profile != SEGMENT_PROFILE):
+        raise UsageError("--segments-only writes the checkpoint segments of an existing "
+                         f"{SEGMENT_PROFILE} golden, with its seed: it takes --profile "
+                         f"{SEGMENT_PROFILE} and no --seed, --seeds or --initial-only.",
+                         context={"--profile": args.profile, "--seed": args.seed,
+                                  "--seeds": args.seeds, "--initial-only": args.initial_only},
+                         fix=f"e.g. `rnn-harness record --all --profile {SEGMENT_PROFILE} "
+                         "--segments-only`.")
     if args.initial_only and (args.seeds is not None or args.seed is not None):
         raise UsageError("--initial-only writes the weights an existing golden was trained "
                          "from, with that golden's seed: it takes no --seed or --seeds.",
@@ -77,11 +90,17 @@ def cmd_record(args: argparse.Namespace, registry: Registry) -> int:
             path = record_initial(req)
             out.print(f"wrote the initial weights of {req.port_id} ({req.profile}) -> {path}")
             continue
-        with progress_bar(f"record {req.port_id} ({req.profile})") as bar:
-            traj = record(req, seed=args.seed, progress=bar)
-        last = {k: f"{v[-1]:.6g}" for k, v in traj.metrics.items()}
-        out.print(f"recorded {req.port_id} ({req.profile}): {traj.num_epochs} epochs, final "
-                  f"{last} -> {req.golden_path}")
+        if not args.segments_only:
+            with progress_bar(f"record {req.port_id} ({req.profile})") as bar:
+                traj = record(req, seed=args.seed, progress=bar)
+            last = {k: f"{v[-1]:.6g}" for k in req.spec.metrics for v in [traj.metrics[k]]}
+            out.print(f"recorded {req.port_id} ({req.profile}): {traj.num_epochs} epochs, "
+                      f"final {last} -> {req.golden_path}")
+        if req.profile == SEGMENT_PROFILE and req.spec.segments is not None:
+            err.print(f"recording the checkpoint segments of {req.port_id} ...")
+            count, size = record_golden_segments(req)
+            out.print(f"wrote {count} checkpoint segments of {req.port_id} ({size:.2f} MB) -> "
+                      f"{req.golden_path / 'segments'}")
     return 0
 
 
@@ -112,6 +131,8 @@ def cmd_check(args: argparse.Namespace, registry: Registry) -> int:
             status = "DIVERGED" if isinstance(exc, DivergenceError) else "ERROR"
             table.add_row(req.port_id, args.profile, status, *[""] * 5)
             worst = max(worst, exc.exit_code)
+        if args.against is None and not args.no_segments:
+            worst = max(worst, _segments_row(req, table))
     for port_id in selection.skipped:
         table.add_row(*_skipped_row(registry, port_id, args.profile, 5))
     out.print(table)
@@ -135,6 +156,38 @@ def _verdict_row(verdict: Verdict, table: Table) -> int:
     table.add_row(req.port_id, req.profile, "pass" if comp.passed else "REGRESSION", epochs,
                   final, f"{comp.max_rel_error:.2g}", first, f"{per_epoch:.3f}")
     return 0 if comp.passed else EXIT_REGRESSION
+
+
+def _segments_row(req: GateRequest, table: Table) -> int:
+    """Replay the port's checkpoint segments: one table row, the first divergence on
+    stderr. Returns the exit code they call for."""
+    if req.spec.segments is None:
+        return 0
+    label = f"{SEGMENT_PROFILE} segments"
+    try:
+        with progress_bar(f"segments {req.port_id}") as bar:
+            done: list[SegmentVerdict] = []
+
+            def advance(v: SegmentVerdict) -> None:
+                done.append(v)
+                bar(len(done), 0, {"from epoch": v.start})
+
+            verdicts = gate_segments(req, on_segment=advance)
+    except HarnessError as exc:
+        err.print(str(exc), markup=False)
+        status = "DIVERGED" if isinstance(exc, DivergenceError) else "ERROR"
+        table.add_row(req.port_id, label, status, *[""] * 5)
+        return exc.exit_code
+    failed = [v for v in verdicts if not v.passed]
+    for v in failed:
+        err.print(f"{req.port_id}: {v.describe()}", markup=False)
+    worst_rel = max((r for v in verdicts for r in v.max_rel.values()), default=0.0)
+    first = "" if not failed else str(failed[0].divergence.epoch)  # type: ignore[union-attr]
+    epochs = f"{len(verdicts)} x {verdicts[0].length}" if verdicts else "0"
+    seconds = sum(v.seconds for v in verdicts) / max(len(verdicts), 1)
+    table.add_row(req.port_id, label, "pass" if not failed else "REGRESSION", epochs, "",
+                  f"{worst_rel:.2g}", first, f"{seconds:.2f}/seg")
+    return EXIT_REGRESSION if failed else 0
 
 
 def cmd_calibrate(args: argparse.Namespace, registry: Registry) -> int:

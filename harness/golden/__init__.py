@@ -37,6 +37,14 @@ from harness.golden._gate import (
     resolve,
     write_obtained_files,
 )
+from harness.golden._segment_gate import (
+    SEGMENT_PROFILE,
+    SegmentVerdict,
+    gate_segments,
+    record_golden_segments,
+    stored_segments,
+)
+from harness.golden._segments import read_segments, record_segments_command, write_segments
 from harness.golden._store import (
     INITIAL,
     INITIAL_FILE,
@@ -53,6 +61,8 @@ from harness.golden._store import (
 )
 
 __all__ = [
+    "SEGMENT_PROFILE", "SegmentVerdict", "gate_segments", "read_segments",
+    "record_golden_segments", "record_segments_command", "stored_segments", "write_segments",
     "BAND_STDS", "ENVELOPE", "ENVELOPE_FILE", "ENVELOPE_META_FILE", "GOLDEN_DIR_ENV", "INITIAL",
     "INITIAL_FILE", "INITIAL_META_FILE", "META_FILE", "SCHEMA_VERSION", "STATS", "TRAJECTORY",
     "TRAJECTORY_FILE", "Envelope", "EnvelopeVerdict", "FileKind", "GateRequest",

@@ -39,6 +39,23 @@ class Checkpoint:
         return out
 
 
+@dataclass
+class Segment:
+    """A golden run's continuation from ``checkpoint`` for ``length`` epochs.
+
+    ``epochs``: one value per epoch (the tutorial's figure and the epoch observables);
+    ``steps``: one value per training step, with ``epoch`` and ``step`` columns; ``meta``:
+    the golden run's seed and config hash.
+    """
+
+    start: int
+    length: int
+    checkpoint: Checkpoint
+    epochs: dict[str, np.ndarray]
+    steps: dict[str, np.ndarray]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
 def rng_state_to_json(rng: random.Random | None) -> Any:
     """``random.Random.getstate()`` as JSON (version, 625 words, gauss_next)."""
     if rng is None:

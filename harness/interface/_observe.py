@@ -30,7 +30,7 @@ class NullObserver:
     def gradients(self, ad: Adapter) -> None:
         pass
 
-    def clip(self, norm: float, theta: float) -> None:
+    def clipped(self, ad: Adapter) -> None:
         pass
 
     def step(self, ad: Adapter, loss: float) -> None:
@@ -44,7 +44,7 @@ class Observer(NullObserver):
     """Collects the observables of every step; ``epoch()`` closes an epoch.
 
     The schedule calls, per step: ``gradients(ad)`` after backward (before any clipping),
-    ``clip(norm, theta)`` where the tutorial clips, ``step(ad, loss)`` after the update.
+    ``clipped(ad)`` after the tutorial's clipping, ``step(ad, loss)`` after the update.
     ``steps`` keeps every step's values when ``keep_steps`` (segments need them).
     """
 
@@ -65,9 +65,14 @@ class Observer(NullObserver):
         self._current = {"grad_norm": backend.global_norm(list(grads.values()))}
         self._before = backend.snapshot(list(tensors.values()))
 
-    def clip(self, norm: float, theta: float) -> None:
+    def clipped(self, ad: Adapter) -> None:
+        """After the tutorial's clipping: whether it changed the gradients, measured on the
+        gradients themselves (so a clipping call that was removed shows as never clipping,
+        whatever the clip function returns)."""
+        backend: Any = ad.backend
+        post = backend.global_norm(list(_member(ad, "grads")().values()))
         self.clips = True
-        self._current["clipped"] = float(norm > theta)
+        self._current["clipped"] = float(post < self._current["grad_norm"] * (1 - 1e-6))
 
     def step(self, ad: Adapter, loss: float) -> None:
         backend: Any = ad.backend

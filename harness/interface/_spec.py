@@ -57,6 +57,24 @@ class Schedule(Protocol):
 
 
 @dataclass(frozen=True)
+class SegmentPlan:
+    """Where a tutorial golden keeps checkpoints and how their segments are gated.
+
+    Checkpoints after epochs ``spacing, 2*spacing, ...``; each segment replays ``length``
+    epochs. ``epoch_tolerances`` gate the per-epoch columns (the tutorial's figure and the
+    epoch observables), ``step_tolerances`` every step's loss, gradient norm, clip decision,
+    parameter and update norms; each table may hold a ``default``. ``why`` states the
+    measurement (1-ulp noise against a +0.1 % learning-rate signal per segment).
+    """
+
+    spacing: int
+    length: int
+    epoch_tolerances: Mapping[str, Tolerance]
+    step_tolerances: Mapping[str, Tolerance]
+    why: str = ""
+
+
+@dataclass(frozen=True)
 class TutorialSpec:
     """What every framework's ports of one tutorial share. Built once in each ``spec.py``.
 
@@ -88,6 +106,8 @@ class TutorialSpec:
     #: whether the tutorial reads a data file found through the harness's data folder
     #: (``harness.corpus``), so reproduce instructions must say how to point at it
     needs_data: bool = False
+    #: checkpoint segments of the tutorial golden (``None``: the tutorial records none)
+    segments: SegmentPlan | None = None
 
     def profile(self, name: str) -> Any:
         try:
