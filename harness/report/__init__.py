@@ -29,6 +29,7 @@ from harness.report._render import (
     render_markdown,
     report_files,
     require_report_extra,
+    verdict_line,
     write_report,
 )
 from harness.report._runs import (
@@ -69,6 +70,6 @@ __all__ = [
     "matrix_classes", "md_escape", "merge_runs", "metric_table", "plain_text", "plot_tutorial",
     "read_envelopes", "regression_message", "render_html", "render_markdown", "report_files",
     "reproduce_commands", "require_report_extra", "save_runs", "status_style", "summary_row",
-    "summary_table", "trajectory_table", "transfer_run", "tutorial_figure", "wants_log_scale",
-    "write_report",
+    "summary_table", "trajectory_table", "transfer_run", "tutorial_figure", "verdict_line",
+    "wants_log_scale", "write_report",
 ]
