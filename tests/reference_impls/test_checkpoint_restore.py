@@ -50,8 +50,7 @@ def started(port_id: str, config: Any, seed: int) -> SpecPort:
     try:
         return build_port(port_id, config, seed)
     except CorpusError as exc:
-        pytest.skip(f"{exc.summary} Set RNN_HARNESS_DATA to the folder holding the corpus "
-                    "(rnn-harness fetches it there) to run this port.")
+        pytest.skip(f"{exc.summary} Fix: {exc.fix}")  # the fix names RNN_HARNESS_DATA
 
 
 def assert_restores_exactly(port_id: str, profile: str, starts: Mapping[str, int],
