@@ -182,7 +182,7 @@ def verdict_message(verdict: EnvelopeVerdict, path: object, rows: int = 20) -> s
         lines.append(f"  epochs: obtained {verdict.obtained_epochs}, "
                      f"envelope {verdict.expected_epochs}")
     for m in verdict.metrics:
-        lines += [f"  {m.metric}: epoch {e}: obtained {m.obtained[e]!r}, band "
+        lines += [f"  {m.metric}: epoch {e}: obtained {float(m.obtained[e])!r}, band "
                   f"[{m.lower[e]:.6g}, {m.upper[e]:.6g}]" for e in m.outside[:rows]]
     lines.append("Fix: a run outside the spread of seeds is more than rounding noise: find "
                  "the change. If it is deliberate, re-record the envelope and the golden.")

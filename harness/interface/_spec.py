@@ -108,6 +108,8 @@ class TutorialSpec:
     needs_data: bool = False
     #: checkpoint segments of the tutorial golden (``None``: the tutorial records none)
     segments: SegmentPlan | None = None
+    #: metric -> axis label saying what the figure is (summed or mean, over what)
+    metric_labels: Mapping[str, str] = field(default_factory=dict)
 
     def profile(self, name: str) -> Any:
         try:

@@ -282,4 +282,5 @@ SPEC = TutorialSpec(
     items="SGD steps",
     probe=PROBE,
     segments=SEGMENTS,
+    metric_labels={"loss": "loss (sum over the epoch's 20 steps of (pred - y)^2 / 2)"},
 )

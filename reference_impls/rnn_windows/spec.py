@@ -322,4 +322,5 @@ SPEC = TutorialSpec(
     adapt_params=fold_lone_bias,
     items="windows",
     probe=PROBE,
+    metric_labels={"loss": "loss (sum over the epoch's windows of each window's MSE)"},
 )

@@ -284,4 +284,5 @@ SPEC = TutorialSpec(
     params={"": PARAMS},
     items="time points",
     probe=PROBE,
+    metric_labels={"loss": "loss (MSE, mean over the window's 10 points; one step)"},
 )
