@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,8 +119,11 @@ class Slot:
 
 
 def slots(params: MutableMapping[str, Any]) -> dict[str, Slot]:
-    """The adapter's ``tensors()``: one slot per entry of its parameter dict."""
-    return {name: Slot(params, name) for name in params}
+    """The adapter's ``tensors()``: one slot per entry of its parameter dict, sorted by
+    name. ``jax.jit`` returns dicts with sorted keys, so an update reorders a dict built in
+    another order; readers that pair tensors by position (the training observables' update
+    norm) must see one order before and after."""
+    return {name: Slot(params, name) for name in sorted(params)}
 
 
 def to_numpy(value: Any) -> np.ndarray:
@@ -135,6 +138,43 @@ def assign(target: Slot, value: np.ndarray) -> None:
     old = target.value
     target.params[target.name] = jax.device_put(jnp.asarray(value, dtype=old.dtype),
                                                 old.device)
+
+
+#: Adam's moments as checkpoints name them (torch's slot names) -> optax's field names.
+ADAM_SLOTS = {"exp_avg": "mu", "exp_avg_sq": "nu"}
+
+
+def _adam_index(opt_state: tuple[Any, ...]) -> int:
+    """Where optax's ``ScaleByAdamState`` sits in a chained optimizer state."""
+    for i, part in enumerate(opt_state):
+        if all(hasattr(part, f) for f in ("count", "mu", "nu")):
+            return i
+    raise TypeError("this optimizer state holds no Adam moments (optax.ScaleByAdamState)")
+
+
+def adam_state(opt_state: tuple[Any, ...]) -> tuple[dict[str, dict[str, Slot]], dict[str, Any]]:
+    """optax Adam's moments as {slot: {storage name: slot}} and its step count, in the form
+    ``SpecPort.checkpoint`` reads (the same slots and count as torch's Adam)."""
+    adam = opt_state[_adam_index(opt_state)]
+    moments = {slot: slots(dict(getattr(adam, name))) for slot, name in ADAM_SLOTS.items()}
+    return moments, {"step": int(adam.count)}
+
+
+def with_adam_state(opt_state: tuple[Any, ...], moments: Mapping[str, Mapping[str, Any]],
+                    step: int) -> tuple[Any, ...]:
+    """``opt_state`` with Adam's moments and step count replaced (each moment keeps the
+    dtype and device of the one it replaces), so the next update computes the same bits
+    as the uninterrupted run's."""
+    i = _adam_index(opt_state)
+    adam = opt_state[i]
+
+    def like(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: jax.device_put(jnp.asarray(new[k], dtype=v.dtype), v.device)
+                for k, v in old.items()}
+
+    fields = {name: like(getattr(adam, name), moments[slot]) for slot, name in ADAM_SLOTS.items()}
+    adam = adam._replace(count=jnp.asarray(step, dtype=adam.count.dtype), **fields)
+    return (*opt_state[:i], adam, *opt_state[i + 1:])
 
 
 def key(value: int) -> Any:

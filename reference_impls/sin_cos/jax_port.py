@@ -125,6 +125,18 @@ class SinCosJax:
             raise RuntimeError("no gradients: call forward_loss() first")
         return dict(self._grads)
 
+    def optimizer_state(self) -> tuple[dict[str, dict[str, jb.Slot]], dict[str, Any]]:
+        """optax Adam's moments by storage name, and its step count (checkpoints)."""
+        return jb.adam_state(self.opt_state)
+
+    def load_optimizer_state(self, slots: Mapping[str, Mapping[str, np.ndarray]],
+                             scalars: Mapping[str, Any]) -> None:
+        self.opt_state = jb.with_adam_state(self.opt_state, slots, int(scalars["step"]))
+
+    def state_from_numpy(self, parts: list[np.ndarray]) -> list[Any]:
+        """The carried hidden state (1, B, H) as ``cut`` leaves it."""
+        return [self._t(part) for part in parts]
+
     # -- numpy entry points ------------------------------------------------------------
     def _inputs(self, batch: Batch) -> tuple[Any, Any]:
         x = self._t(batch["x"])
