@@ -94,15 +94,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 def require_data(port_id: str, profile: str = "ci", registry: Registry | None = None) -> None:
-    """Skip the calling test, naming the fix, when ``port_id``'s tutorial cannot prepare
-    its data here (char_rnn without its corpus). For tests that train in a child process,
-    where the ``CorpusError`` would arrive only as text."""
+    """Skip the calling test, naming the fix, when ``port_id`` cannot read its data here
+    (char_rnn without its corpus): the port is built here, the step that reads the data.
+    For tests that train in a child process, where the ``CorpusError`` would arrive only
+    as text."""
     registry = registry or default_registry()
     spec = registry.spec(registry.get(port_id).tutorial)
-    if spec.schedule is None:
-        return
     try:
-        spec.schedule.prepare(spec.profile(profile), spec.default_seed)
+        registry.load(port_id).build(spec.profile(profile), spec.default_seed, "cpu")
     except CorpusError as exc:
         pytest.skip(f"{exc.summary} Fix: {exc.fix}")
 
