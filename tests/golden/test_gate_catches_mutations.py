@@ -73,7 +73,8 @@ def run_mutated(tmp_path, port_id, rel_file, old, new):
     text = target.read_text()
     assert text.count(old) == 1, f"mutation anchor not found once in {rel_file}: {old!r}"
     target.write_text(text.replace(old, new))
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    # the mutated copy first, then this checkout's harness (not whichever one is installed)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
     cmd = [sys.executable, "-m", "harness", "check", port_id, "--profile", "ci",
            "--golden-dir", str(tmp_path / "golden")]
     shutil.copytree(ROOT / "golden", tmp_path / "golden")
