@@ -122,13 +122,14 @@ def _worst(obtained: dict[str, np.ndarray], expected: dict[str, np.ndarray],
 
 
 def calibrate_segments(port_id: str, *, spacing: int, length: int, lr_change: float = 0.001,
-                       registry: Registry | None = None) -> SegmentCalibration:
+                       step_limit: int | None = None, registry: Registry | None = None
+                       ) -> SegmentCalibration:
     """Record the tutorial run's segments in memory, then replay each exactly, with every
     restored weight nudged by 1 ulp, and with the learning rate scaled by ``1 + lr_change``."""
     from harness.segments import (
         first_divergence,
         record_segments,
-        run_segment,
+        run_segments,
         segment_starts,
         with_lr,
     )
@@ -139,18 +140,20 @@ def calibrate_segments(port_id: str, *, spacing: int, length: int, lr_change: fl
     seed = spec.default_seed
     _, segments = record_segments(port_id, config, seed,
                                   segment_starts(config.epochs, spacing, length), length,
-                                  registry=registry)
+                                  registry=registry, step_limit=step_limit)
     noise: dict[str, tuple[float, float]] = {}
     signal: dict[str, tuple[float, float]] = {}
     caught = noisy = 0
     plan = spec.segments
-    for seg in segments:
-        e1, s1 = run_segment(port_id, config, seed, seg, registry=registry, params=nudge)
-        e2, s2 = run_segment(port_id, with_lr(config, 1 + lr_change), seed, seg,
-                             registry=registry)
-        _worst(e1, seg.epochs, noise, "")
+    noisy_runs = run_segments(port_id, config, seed, segments, registry=registry,
+                              params=nudge, step_limit=step_limit)
+    signal_runs = run_segments(port_id, with_lr(config, 1 + lr_change), seed, segments,
+                               registry=registry, step_limit=step_limit)
+    for seg, (e1, s1), (e2, s2) in zip(segments, noisy_runs, signal_runs, strict=True):
+        if step_limit is None:
+            _worst(e1, seg.epochs, noise, "")
+            _worst(e2, seg.epochs, signal, "")
         _worst(s1, seg.steps, noise, "step ")
-        _worst(e2, seg.epochs, signal, "")
         _worst(s2, seg.steps, signal, "step ")
         if plan is not None:
             quantities = ("loss", "grad_norm", "clipped", "param_norm", "update_norm")

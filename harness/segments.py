@@ -10,7 +10,7 @@ to grow, so a tight tolerance gates late epochs that a whole-run comparison cann
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,7 @@ from harness.interface import (
     tolerance_for,
     within,
 )
-from harness.interface._observe import Observer
+from harness.interface._observe import Observer, StepLimitReached
 from harness.registry import Registry, default_registry
 from harness.seeding import prepare_determinism, seed_everything
 
@@ -42,7 +42,8 @@ def segment_starts(num_epochs: int, spacing: int, length: int) -> list[int]:
 
 
 def build_port(port_id: str, config: Any, seed: int, *, device: str = "cpu",
-               registry: Registry | None = None, keep_steps: bool = True) -> SpecPort:
+               registry: Registry | None = None, keep_steps: bool = True,
+               max_steps: int | None = None) -> SpecPort:
     """A seeded, built adapter port that records every step's observables."""
     registry = registry or default_registry()
     prepare_determinism()
@@ -55,7 +56,7 @@ def build_port(port_id: str, config: Any, seed: int, *, device: str = "cpu",
     seed_everything(seed)
     port.build(config, seed, device)
     assert port.loop is not None
-    port.loop.observer = Observer(keep_steps=keep_steps)
+    port.loop.observer = Observer(keep_steps=keep_steps, max_steps=max_steps)
     return port
 
 
@@ -73,23 +74,31 @@ def _train(port: SpecPort, epochs: int, on_epoch: Callable[[int], None] | None =
     rows: list[Mapping[str, float]] = []
     step_rows: list[dict[str, float]] = []
     start = port.loop.epoch
-    for i, record in enumerate(port.train()):
-        epoch = start + i
+
+    def take_steps(epoch: int) -> None:
         new = observer.steps[len(step_rows):]
-        step_rows += [{"epoch": float(epoch), "step": float(j), **r} for j, r in enumerate(new)]
-        rows.append(record.metrics)
-        if on_epoch is not None:
-            on_epoch(epoch + 1)
-        if i + 1 == epochs:
-            break
+        step_rows.extend({"epoch": float(epoch), "step": float(j), **r}
+                         for j, r in enumerate(new))
+
+    try:
+        for i, record in enumerate(port.train()):
+            take_steps(start + i)
+            rows.append(record.metrics)
+            if on_epoch is not None:
+                on_epoch(start + i + 1)
+            if i + 1 == epochs:
+                break
+    except StepLimitReached:  # a segment that gates only its first steps ends here
+        take_steps(start + len(rows))
     return _columns(rows), _columns(step_rows)
 
 
 def record_segments(port_id: str, config: Any, seed: int, starts: Iterable[int],
                     length: int, *, device: str = "cpu", registry: Registry | None = None,
-                    ) -> tuple[Columns, list[Segment]]:
-    """Train the whole run once, keeping a checkpoint at each start and the continuations.
-    Returns the per-epoch columns of the whole run and the segments."""
+                    step_limit: int | None = None) -> tuple[Columns, list[Segment]]:
+    """Train the whole run once, keeping a checkpoint at each start and the continuations
+    (with ``step_limit``, only each segment's first steps). Returns the per-epoch columns
+    of the whole run and the segments."""
     port = build_port(port_id, config, seed, device=device, registry=registry)
     wanted, checkpoints = set(starts), {}
 
@@ -103,26 +112,44 @@ def record_segments(port_id: str, config: Any, seed: int, starts: Iterable[int],
     for start in sorted(checkpoints):
         end = min(start + length, len(epochs[next(iter(epochs))]))
         mask = (steps["epoch"] >= start) & (steps["epoch"] < end)
+        seg_steps = {k: v[mask] for k, v in steps.items()}
+        if step_limit is not None:
+            seg_steps = {k: v[:step_limit] for k, v in seg_steps.items()}
         segments.append(Segment(start, end - start, checkpoints[start],
-                                {k: v[start:end] for k, v in epochs.items()},
-                                {k: v[mask] for k, v in steps.items()}))
+                                {k: v[start:end] for k, v in epochs.items()}, seg_steps))
     return epochs, segments
 
 
 def run_segment(port_id: str, config: Any, seed: int, segment: Segment, *,
                 device: str = "cpu", registry: Registry | None = None,
                 params: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
-                ) -> tuple[Columns, Columns]:
+                step_limit: int | None = None) -> tuple[Columns, Columns]:
     """Restore ``segment``'s checkpoint into a fresh port and train its epochs.
 
     ``params`` transforms the restored parameters first (calibration's 1-ulp nudge);
     ``config`` may differ from the recording's in what the update reads (e.g. ``lr``).
+    With ``step_limit`` training stops after that many steps (no epoch completes then).
     """
-    port = build_port(port_id, config, seed, device=device, registry=registry)
-    port.restore(segment.checkpoint)
-    if params is not None:
-        port.set_params(params(port.get_params()))
-    return _train(port, segment.length)
+    return next(iter(run_segments(port_id, config, seed, [segment], device=device,
+                                  registry=registry, params=params, step_limit=step_limit)))
+
+
+def run_segments(port_id: str, config: Any, seed: int, segments: Sequence[Segment], *,
+                 device: str = "cpu", registry: Registry | None = None,
+                 params: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
+                 step_limit: int | None = None) -> Iterator[tuple[Columns, Columns]]:
+    """``run_segment`` for each segment, on one port built once: each segment restores its
+    checkpoint into it (a restore replaces the whole training state, so this equals a
+    fresh port per segment, and saves a build per segment)."""
+    port = build_port(port_id, config, seed, device=device, registry=registry,
+                      max_steps=step_limit)
+    assert port.loop is not None
+    for segment in segments:
+        port.loop.observer = Observer(keep_steps=True, max_steps=step_limit)
+        port.restore(segment.checkpoint)
+        if params is not None:
+            port.set_params(params(port.get_params()))
+        yield _train(port, segment.length)
 
 
 @dataclass(frozen=True)

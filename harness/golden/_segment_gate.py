@@ -19,7 +19,7 @@ from harness.segments import (
     first_divergence,
     max_rel,
     record_segments,
-    run_segment,
+    run_segments,
     segment_starts,
 )
 
@@ -94,20 +94,23 @@ def gate_segments(req: GateRequest, *, on_segment: Callable[[SegmentVerdict], No
     golden = load_golden(treq)
     seed, config = golden_seed(golden, treq), req.spec.profile(SEGMENT_PROFILE)
     verdicts = []
-    for seg in segments:
-        began = time.perf_counter()
-        epochs, steps = run_segment(req.port_id, config, seed, seg, device=req.device,
-                                    registry=req.registry)
+    began = time.perf_counter()
+    runs = run_segments(req.port_id, config, seed, segments, device=req.device,
+                        registry=req.registry, step_limit=plan.step_limit)
+    for seg, (epochs, steps) in zip(segments, runs, strict=True):
         step_div = first_divergence(steps, seg.steps, plan.step_tolerances, STEP_OBSERVABLES,
                                     steps=True)
-        epoch_div = first_divergence(epochs, seg.epochs, plan.epoch_tolerances,
-                                     (*req.spec.metrics, *EPOCH_OBSERVABLES), steps=False,
-                                     start=seg.start)
+        epoch_div = None
+        if plan.step_limit is None:
+            epoch_div = first_divergence(epochs, seg.epochs, plan.epoch_tolerances,
+                                         (*req.spec.metrics, *EPOCH_OBSERVABLES), steps=False,
+                                         start=seg.start)
         divergence = _earliest(step_div, epoch_div)
         verdict = SegmentVerdict(req.port_id, seg.start, seg.length, divergence,
-                                 {**max_rel(epochs, seg.epochs),
+                                 {**(max_rel(epochs, seg.epochs) if epochs else {}),
                                   **{f"step {k}": v for k, v in max_rel(steps, seg.steps).items()}},
                                  time.perf_counter() - began)
+        began = time.perf_counter()
         verdicts.append(verdict)
         if on_segment is not None:
             on_segment(verdict)
@@ -137,7 +140,8 @@ def record_golden_segments(req: GateRequest) -> tuple[int, float]:
     seed, config = golden_seed(golden, treq), req.spec.profile(SEGMENT_PROFILE)
     starts = segment_starts(config.epochs, plan.spacing, plan.length)
     epochs, segments = record_segments(req.port_id, config, seed, starts, plan.length,
-                                       device=req.device, registry=req.registry)
+                                       device=req.device, registry=req.registry,
+                                       step_limit=plan.step_limit)
     for metric in req.spec.metrics:
         if not np.array_equal(epochs[metric], golden.metrics[metric]):
             bad = int(np.flatnonzero(epochs[metric] != golden.metrics[metric])[0])

@@ -22,6 +22,11 @@ EPOCH_OBSERVABLES = ("grad_norm_mean", "grad_norm_max", "clip_fraction", "param_
 STEP_OBSERVABLES = ("loss", "grad_norm", "clipped", "param_norm", "update_norm")
 
 
+class StepLimitReached(Exception):  # noqa: N818 (a signal, not an error)
+    """Raised by an ``Observer`` with ``max_steps`` once that many steps are observed: a
+    segment that gates only its first steps stops training there."""
+
+
 class NullObserver:
     """Observes nothing (what a schedule gets when no one reads the observables)."""
 
@@ -50,8 +55,9 @@ class Observer(NullObserver):
 
     active = True
 
-    def __init__(self, keep_steps: bool = False):
+    def __init__(self, keep_steps: bool = False, max_steps: int | None = None):
         self.keep_steps = keep_steps
+        self.max_steps = max_steps
         self.steps: list[dict[str, float]] = []
         self._epoch: list[dict[str, float]] = []
         self._current: dict[str, float] = {}
@@ -85,6 +91,8 @@ class Observer(NullObserver):
         if self.keep_steps:
             self.steps.append(row)
         self._current, self._before = {}, None
+        if self.max_steps is not None and len(self.steps) >= self.max_steps:
+            raise StepLimitReached
 
     def epoch(self) -> dict[str, float]:
         rows, self._epoch = self._epoch, []

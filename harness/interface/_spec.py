@@ -72,6 +72,10 @@ class SegmentPlan:
     epoch_tolerances: Mapping[str, Tolerance]
     step_tolerances: Mapping[str, Tolerance]
     why: str = ""
+    #: gate only each segment's first ``step_limit`` steps (and stop training there), for
+    #: tutorials so chaotic that 1-ulp noise outgrows any useful tolerance within an epoch;
+    #: the epoch columns are then not compared
+    step_limit: int | None = None
 
 
 @dataclass(frozen=True)
