@@ -16,7 +16,7 @@ from harness.backends import parse_device
 from harness.errors import DivergenceError, HarnessError, PortCrashError
 from harness.interface import Port, Trajectory, config_dict, config_hash
 from harness.registry import Registry, default_registry
-from harness.seeding import environment_info, prepare_determinism, seed_everything
+from harness.seeding import environment_info, prepare_determinism, seed_everything, use_threads
 
 __all__ = ["ProgressFn", "Started", "parse_device", "run_metadata", "run_port", "start_port",
            "train_started"]
@@ -47,14 +47,19 @@ def start_port(
     params: Mapping[str, np.ndarray] | None = None,
     config: Any = None,
     registry: Registry | None = None,
+    threads: int | None = None,
 ) -> Started:
     """Seed and build ``port_id`` (the first half of ``run_port``): its ``get_params()`` are
-    then the initial weights the run trains from."""
+    then the initial weights the run trains from. ``threads`` (e.g. the count its golden
+    records) sets this process's thread policy first (``harness.seeding.use_threads``;
+    ``--threads`` still wins); None keeps the count in use."""
     registry = registry or default_registry()
     spec = registry.spec(registry.get(port_id).tutorial)
     config = config if config is not None else spec.profile(profile)
     seed = spec.default_seed if seed is None else seed
     parse_device(device)
+    if threads is not None:
+        use_threads(threads)
     prepare_determinism()
     port = registry.load(port_id)
     seed_everything(seed)
@@ -100,14 +105,16 @@ def run_port(
     config: Any = None,
     registry: Registry | None = None,
     progress: ProgressFn | None = None,
+    threads: int | None = None,
 ) -> Trajectory:
     """Train ``port_id`` with ``profile``'s config (or an explicit ``config``).
 
     ``params`` (canonical names) replaces the seeded initial weights, e.g. another
-    framework's, for a cross-framework comparison. ``seed`` defaults to the spec's.
+    framework's, for a cross-framework comparison. ``seed`` defaults to the spec's;
+    ``threads`` as in ``start_port``.
     """
     started = start_port(port_id, profile, seed=seed, device=device, params=params,
-                         config=config, registry=registry)
+                         config=config, registry=registry, threads=threads)
     return train_started(started, progress)
 
 

@@ -1,7 +1,14 @@
-"""One function seeds every RNG and switches on deterministic modes; another reports threads.
+"""Seeding, deterministic modes and the thread policy: what a run sets before it trains.
 
 Frameworks are seeded (by their backends) only if already imported (a port imports its
 own), so a torch run never pays for importing MXNet and vice versa.
+
+Thread policy: every run sets its frameworks' intra-op threads deliberately, to
+``DEFAULT_THREADS`` unless ``--threads`` (``override_threads``) or the golden being
+reproduced (``use_threads(recorded_threads(meta))``) says otherwise. Thread counts change
+results (a reduction split over two threads adds in another order), so the count is part
+of what a run records (``meta["threads"]["set"]``) and a check reproduces. Parallelism
+across runs comes from processes (``harness.sweep``), one run per process.
 """
 
 from __future__ import annotations
@@ -9,31 +16,127 @@ from __future__ import annotations
 import os
 import platform
 import random
+from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 
 import numpy as np
 
 from harness.backends import FRAMEWORKS, loaded_backends
+from harness.errors import UsageError
 
 #: Environment settings that must be in place before a framework is imported.
-#: cuBLAS needs a fixed workspace for deterministic GEMMs; MXNet reads its flags at import.
+#: cuBLAS needs a fixed workspace for deterministic GEMMs; MXNet reads its flags at import;
+#: torch's compiler reads its deterministic mode when first imported (the one thing
+#: ``torch.use_deterministic_algorithms`` sets besides the flag the torch backend sets).
 DETERMINISM_ENV = {
     "CUBLAS_WORKSPACE_CONFIG": ":4096:8",
+    "TORCHINDUCTOR_DETERMINISTIC": "1",
     "MXNET_ENFORCE_DETERMINISM": "1",
     "MXNET_CUDNN_AUTOTUNE_DEFAULT": "0",
 }
 
 
+#: Intra-op threads per run. One is the fastest measured for these models on an idle
+#: machine and by far on a busy one (benchmarks/threads.py; README "Benchmarks"), and
+#: every golden recorded before the policy ran at one thread or is thread-invariant.
+DEFAULT_THREADS = 1
+
+#: The override (``--threads``): the count every run uses, whatever a golden records. An
+#: environment variable, so worker processes started after it inherit it.
+THREADS_ENV = "RNN_HARNESS_THREADS"
+#: The count the golden being reproduced records (``use_threads``); None: the default.
+_recorded: int | None = None
+
+
+def _checked(count: object, where: str = "--threads") -> int:
+    if isinstance(count, str) and count.strip().isdigit():
+        count = int(count)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise UsageError(f"A thread count must be a whole number of at least 1, not {count!r}.",
+                         context={"argument": where, "value": count},
+                         fix=f"pass --threads 1 or more (default {DEFAULT_THREADS}), or unset "
+                         f"{THREADS_ENV}.")
+    return count
+
+
+def override_threads(count: int | None) -> None:
+    """Make every later run of this process and of the worker processes it starts use
+    ``count`` threads (``--threads``), even where a golden records another count; ``None``
+    lifts the override."""
+    if count is None:
+        os.environ.pop(THREADS_ENV, None)
+    else:
+        os.environ[THREADS_ENV] = str(_checked(count))
+    use_threads()
+
+
+def threads_override() -> int | None:
+    """The ``--threads`` override in force (``RNN_HARNESS_THREADS``), or None."""
+    value = os.environ.get(THREADS_ENV)
+    return None if value is None else _checked(value, THREADS_ENV)
+
+
+def use_threads(recorded: int | None = None) -> int:
+    """Set the thread count of this process's runs from now on and return it: the
+    override, else ``recorded`` (the count a golden was recorded with), else
+    ``DEFAULT_THREADS``. Applied at once to every framework already imported, and through
+    the environment to those imported later."""
+    global _recorded
+    _recorded = None if recorded is None else _checked(recorded)
+    prepare_determinism()
+    _apply_threads()
+    return current_threads()
+
+
+def current_threads() -> int:
+    """The thread count runs of this process use now: the override, else the count
+    ``use_threads`` was last given, else ``DEFAULT_THREADS``."""
+    return threads_override() or _recorded or DEFAULT_THREADS
+
+
+def thread_env(count: int) -> dict[str, str]:
+    """The environment that gives a framework imported after it ``count`` intra-op threads.
+
+    MXNet reads its OpenMP count and engine workers once, at import; its engine keeps
+    one worker, so ops run one at a time with ``count`` threads each (two workers with
+    two threads each oversubscribe two cores: measured >100x slower).
+    """
+    return {"OMP_NUM_THREADS": str(count), "MKL_NUM_THREADS": str(count),
+            "OPENBLAS_NUM_THREADS": str(count), "MXNET_CPU_WORKER_NTHREADS": "1"}
+
+
+def recorded_threads(meta: Mapping[str, Any]) -> int | None:
+    """The thread count a run's metadata says was set, or None where it records none
+    (goldens from before the thread policy)."""
+    threads = meta.get("threads")
+    count = threads.get("set") if isinstance(threads, dict) else None
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
+
+
 def prepare_determinism() -> None:
-    """Set the determinism environment variables (call before importing a framework)."""
+    """Set the determinism and thread environment variables (call before importing a
+    framework; the thread ones are overwritten: the policy, not the caller's shell, decides)."""
     for key, value in DETERMINISM_ENV.items():
         os.environ.setdefault(key, value)
+    os.environ.update(thread_env(current_threads()))
+
+
+def _apply_threads() -> None:
+    count = current_threads()
+    for backend in loaded_backends():
+        # a backend without a setter fixes its threads when its framework starts (JAX's
+        # XLA flags); its thread_info() says what is in force
+        setter = getattr(backend, "set_threads", None)
+        if setter is not None:
+            setter(count)
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python's ``random``, numpy and every imported framework; force determinism."""
+    """Seed Python's ``random``, numpy and every imported framework; force determinism and
+    the policy's thread count."""
     prepare_determinism()
+    _apply_threads()
     random.seed(seed)
     np.random.seed(seed)
     for backend in loaded_backends():
@@ -53,7 +156,7 @@ def _version(dist: str) -> str | None:
 
 def thread_info() -> dict[str, Any]:
     """Thread counts that can change float results: env settings and the frameworks' own."""
-    info: dict[str, Any] = {"cpu_count": os.cpu_count()}
+    info: dict[str, Any] = {"set": current_threads(), "cpu_count": os.cpu_count()}
     for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                 "MXNET_CPU_WORKER_NTHREADS", "OPENBLAS_CORETYPE"):
         info[key] = os.environ.get(key)

@@ -7,6 +7,7 @@ arrays (d2l 0.17.6's ``npx.set_np()`` code) and Gluon ``Parameter``s.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import mxnet as mx
@@ -55,8 +56,23 @@ def seed(value: int) -> None:
     mx.random.seed(value)
 
 
+#: OpenMP threads per operator and CPU engine workers, as MXNet's engine read them when it
+#: started (at import; it never reads them again; unset: MXNet's own default).
+#: ``harness.seeding`` sets both before a port imports MXNet.
+_AT_IMPORT = {"mxnet_omp_threads": os.environ.get("OMP_NUM_THREADS"),
+              "mxnet_worker_threads": os.environ.get("MXNET_CPU_WORKER_NTHREADS")}
+
+
+def set_threads(count: int) -> None:
+    """Nothing can change MXNet's threads once it is imported: its engine's workers read
+    ``OMP_NUM_THREADS`` at start-up, and ``MXSetNumOMPThreads`` sets only the calling
+    thread's OpenMP count (measured: an engine op then starts no second thread). The count
+    comes from the environment ``harness.seeding`` sets before a port imports MXNet;
+    ``thread_info`` reports the one in force."""
+
+
 def thread_info() -> dict[str, Any]:
-    return {}
+    return dict(_AT_IMPORT)
 
 
 def cuda_available() -> bool:

@@ -42,6 +42,12 @@ def seed(value: int) -> None:
     np.random.seed(value)
 
 
+def set_threads(count: int) -> None:
+    """Nothing to set: numpy's BLAS pool is sized once, when numpy is imported, by the
+    environment ``harness.seeding.thread_env`` gives worker processes (and its small
+    matrix products run on one thread at any setting)."""
+
+
 def thread_info() -> dict[str, Any]:
     return {}
 
