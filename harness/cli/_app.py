@@ -10,6 +10,7 @@ from harness.cli._commands import cmd_calibrate, cmd_check, cmd_list, cmd_record
 from harness.cli._console import err
 from harness.errors import HarnessError
 from harness.registry import Registry, default_registry
+from harness.seeding import DEFAULT_THREADS, THREADS_ENV, override_threads
 
 EXIT_CODES = """exit codes:
   0  every port checked matches its golden
@@ -30,6 +31,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--golden-dir", type=Path, default=None,
                    help="root of the golden store (default: $RNN_HARNESS_GOLDEN, else the "
                    "repository's golden/, else ./golden)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help=f"intra-op threads per run (default: the count the golden records, "
+                   f"else {DEFAULT_THREADS}, the fastest measured for these models; also "
+                   f"${THREADS_ENV}); recorded in the run's meta. Thread counts can change "
+                   "results: a golden is checked at the count it was recorded with")
 
 
 def _add_sweep_options(p: argparse.ArgumentParser) -> None:
@@ -41,7 +47,8 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
                    "LocalCluster on loopback)")
     p.add_argument("--workers", type=int, default=None,
                    help="worker processes (default: one per core, at most one per run; "
-                   "0 with --executor local: train in this process)")
+                   "with --executor local, 0 trains in this process, and so does 1 for "
+                   "check and report, with per-epoch progress bars)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,9 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "its golden under the spec's tolerances, then replay every checkpoint "
                        "segment of its tutorial golden (restored from the exact training state "
                        "and compared per epoch and per step), so the default ci gate covers the "
-                       "whole tutorial run. Never writes a golden; on a regression the run is "
-                       "saved as *.obtained.* beside it.",
+                       "whole tutorial run. Several ports train in parallel, one process per "
+                       "core (--executor, --workers); output stays in registry order. Never "
+                       "writes a golden; on a regression the run is saved as *.obtained.* "
+                       "beside it.",
                        epilog="examples:\n  rnn-harness check --all --profile ci\n"
+                       "  rnn-harness check --all --workers 1 --threads 2\n"
                        "  rnn-harness check elman_sine/mxnet --profile tutorial\n"
                        "  rnn-harness check elman_sine/torch --against elman_sine/mxnet\n"
                        "  rnn-harness check --all --envelope --executor dask\n\n"
@@ -144,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from-runs", type=Path, metavar="DIR", action="append",
                    help="build the report from runs saved with --save-runs, without training; "
                    "repeat to merge folders saved in several environments into one report")
+    _add_sweep_options(p)
     p.set_defaults(func=cmd_report)
     return parser
 
@@ -152,6 +163,7 @@ def main(argv: Sequence[str] | None = None,
          registry_factory: Callable[[], Registry] = default_registry) -> int:
     args = build_parser().parse_args(argv)
     try:
+        override_threads(getattr(args, "threads", None))
         return int(args.func(args, registry_factory()))
     except HarnessError as exc:
         err.print(str(exc), markup=False)

@@ -10,24 +10,22 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.backends import FRAMEWORKS, framework_available
-from harness.cli import _sweeps
+from harness.cli import _gating, _sweeps
 from harness.cli._console import err, logged_progress_bar, out, progress_bar
-from harness.errors import EXIT_REGRESSION, DivergenceError, HarnessError, UsageError
+from harness.errors import UsageError
 from harness.golden import (
     SEGMENT_PROFILE,
     GateRequest,
     GoldenStore,
-    SegmentVerdict,
-    Verdict,
     default_golden_dir,
-    gate,
-    gate_segments,
+    load_golden,
     record,
     record_golden_segments,
     record_initial,
     resolve,
 )
 from harness.registry import Registry
+from harness.seeding import recorded_threads, use_threads
 
 
 def _store(args: argparse.Namespace) -> GoldenStore:
@@ -86,6 +84,7 @@ def cmd_record(args: argparse.Namespace, registry: Registry) -> int:
         return _sweeps.record_envelopes(args, registry, _store(args), selection.ports)
     requests = _requests(args, registry, selection.ports)
     for req in requests:
+        use_threads()  # a new golden: the policy's count (or --threads), recorded in its meta
         if args.initial_only:
             path = record_initial(req)
             out.print(f"wrote the initial weights of {req.port_id} ({req.profile}) -> {path}")
@@ -97,6 +96,8 @@ def cmd_record(args: argparse.Namespace, registry: Registry) -> int:
             out.print(f"recorded {req.port_id} ({req.profile}): {traj.num_epochs} epochs, "
                       f"final {last} -> {req.golden_path}")
         if req.profile == SEGMENT_PROFILE and req.spec.segments is not None:
+            # segments continue the golden's own run: at the thread count it records
+            use_threads(recorded_threads(load_golden(req).meta))
             err.print(f"recording the checkpoint segments of {req.port_id} ...")
             count, size = record_golden_segments(req)
             out.print(f"wrote {count} checkpoint segments of {req.port_id} ({size:.2f} MB) -> "
@@ -113,81 +114,18 @@ def cmd_check(args: argparse.Namespace, registry: Registry) -> int:
                          fix="e.g. `rnn-harness check elman_sine/torch --against "
                          "elman_sine/mxnet --profile ci`.")
     selection = registry.select(args.ports, args.all)
-    if args.envelope or args.executor or args.scheduler:
+    if args.envelope:
         return _sweeps.check_envelopes(args, registry, _store(args), selection)
     requests = _requests(args, registry, selection.ports, args.against)
     against = f" against {args.against}" if args.against else ""
     table = Table("port", "profile", "status", "epochs", "final", "max rel err",
                   "first divergent", "s/epoch", title=f"rnn-harness check{against} "
                   f"({args.profile})")
-    worst = 0
-    for req in requests:
-        try:
-            with progress_bar(f"check {req.port_id}{against} ({req.profile})") as bar:
-                verdict = gate(req, progress=bar)
-            worst = max(worst, _verdict_row(verdict, table))
-        except HarnessError as exc:
-            err.print(str(exc), markup=False)
-            status = "DIVERGED" if isinstance(exc, DivergenceError) else "ERROR"
-            table.add_row(req.port_id, args.profile, status, *[""] * 5)
-            worst = max(worst, exc.exit_code)
-        if args.against is None and not args.no_segments:
-            worst = max(worst, _segments_row(req, table))
+    worst = _gating.check_ports(args, registry, requests, table.add_row, progress_bar)
     for port_id in selection.skipped:
         table.add_row(*_skipped_row(registry, port_id, args.profile, 5))
     out.print(table)
     return worst
-
-
-def _verdict_row(verdict: Verdict, table: Table) -> int:
-    from harness.report import regression_message
-
-    comp, obtained, req = verdict.comparison, verdict.obtained, verdict.request
-    for note in verdict.notes:
-        err.print(f"note: {note}", markup=False)
-    if not comp.passed:
-        err.print(regression_message(comp, verdict.golden_path), markup=False)
-    final = ", ".join(f"{k} {obtained.metrics[k][-1]:.5g}" for k in req.spec.metrics)
-    first = "" if comp.first_divergent_epoch is None else str(comp.first_divergent_epoch)
-    gated = min((m.gated_epochs for m in comp.metrics), default=obtained.num_epochs)
-    epochs = str(obtained.num_epochs) + (f" ({gated} gated)" if gated < obtained.num_epochs
-                                         else "")
-    per_epoch = obtained.timing["wall_s"].mean() if obtained.num_epochs else 0.0
-    table.add_row(req.port_id, req.profile, "pass" if comp.passed else "REGRESSION", epochs,
-                  final, f"{comp.max_rel_error:.2g}", first, f"{per_epoch:.3f}")
-    return 0 if comp.passed else EXIT_REGRESSION
-
-
-def _segments_row(req: GateRequest, table: Table) -> int:
-    """Replay the port's checkpoint segments: one table row, the first divergence on
-    stderr. Returns the exit code they call for."""
-    if req.spec.segments is None:
-        return 0
-    label = f"{SEGMENT_PROFILE} segments"
-    try:
-        with progress_bar(f"segments {req.port_id}") as bar:
-            done: list[SegmentVerdict] = []
-
-            def advance(v: SegmentVerdict) -> None:
-                done.append(v)
-                bar(len(done), 0, {"from epoch": v.start})
-
-            verdicts = gate_segments(req, on_segment=advance)
-    except HarnessError as exc:
-        err.print(str(exc), markup=False)
-        status = "DIVERGED" if isinstance(exc, DivergenceError) else "ERROR"
-        table.add_row(req.port_id, label, status, *[""] * 5)
-        return exc.exit_code
-    failed = [v for v in verdicts if not v.passed]
-    for v in failed:
-        err.print(f"{req.port_id}: {v.describe()}", markup=False)
-    worst_rel = max((r for v in verdicts for r in v.max_rel.values()), default=0.0)
-    first = "" if not failed else str(failed[0].divergence.epoch)  # type: ignore[union-attr]
-    epochs = f"{len(verdicts)} x {verdicts[0].length}" if verdicts else "0"
-    seconds = sum(v.seconds for v in verdicts) / max(len(verdicts), 1)
-    table.add_row(req.port_id, label, "pass" if not failed else "REGRESSION", epochs, "",
-                  f"{worst_rel:.2g}", first, f"{seconds:.2f}/seg")
-    return EXIT_REGRESSION if failed else 0
 
 
 def cmd_calibrate(args: argparse.Namespace, registry: Registry) -> int:
@@ -208,7 +146,6 @@ def cmd_calibrate(args: argparse.Namespace, registry: Registry) -> int:
 
 def cmd_report(args: argparse.Namespace, registry: Registry) -> int:
     from harness.report import (
-        collect_runs,
         load_runs,
         report_files,
         require_report_extra,
@@ -228,9 +165,8 @@ def cmd_report(args: argparse.Namespace, registry: Registry) -> int:
         selection = registry.select(args.ports, args.all or not args.ports)
         for port_id in selection.skipped:
             err.print(f"skipped {port_id}: its framework is not installed")
-        runs = collect_runs(selection.ports, args.profile, args.device or ["cpu"],
-                            registry=registry, golden=_store(args),
-                            progress=logged_progress_bar)
+        runs = _gating.collect_ports(args, registry, selection.ports, _store(args),
+                                     logged_progress_bar)
         runs.command = _report_command(args)
         if args.save_runs:
             out.print(f"runs saved -> {save_runs(runs, args.save_runs)}")

@@ -54,15 +54,17 @@ def logged_progress_bar(label: str) -> Iterator[ProgressFn]:
 
 
 @contextmanager
-def sweep_progress(label: str) -> Iterator[ResultFn]:
-    """A progress bar over a sweep's jobs; each failed job is printed as it arrives."""
+def sweep_progress(label: str, *, total: int | None = None,
+                   print_failures: bool = True) -> Iterator[ResultFn]:
+    """A progress bar over a sweep's jobs; each failed job is printed as it arrives
+    (unless the caller prints outcomes itself)."""
     from harness.sweep import JobFailure
 
     with Progress(*progress_bar_columns(), console=err, transient=True) as bar:
-        task = bar.add_task(label, total=None, last="")
+        task = bar.add_task(label, total=total, last="")
 
         def update(job: Job, outcome: object) -> None:
-            if isinstance(outcome, JobFailure):
+            if print_failures and isinstance(outcome, JobFailure):
                 err.print(f"failed: {job.label}: {outcome.message}", markup=False)
             bar.update(task, advance=1, last=job.label)
 

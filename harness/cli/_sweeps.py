@@ -24,7 +24,7 @@ def executor(args: argparse.Namespace) -> Executor | None:
     if args.executor is None and args.scheduler is None:
         return None
     return make_executor(args.executor or "local", scheduler=args.scheduler,
-                         workers=args.workers)
+                         workers=args.workers, threads=args.threads)
 
 
 def record_envelopes(args: argparse.Namespace, registry: Registry, store: GoldenStore,
@@ -55,10 +55,6 @@ def check_envelopes(args: argparse.Namespace, registry: Registry, store: GoldenS
                     selection: Selection) -> int:
     from harness.sweep import EnvelopeCheck, check_envelopes
 
-    if not args.envelope:
-        raise UsageError("--executor and --scheduler apply to sweeps: `record --seeds N` "
-                         "and `check --envelope`.", context={"--executor": args.executor},
-                         fix="add --envelope, or drop --executor/--scheduler.")
     table = Table("port", "profile", "envelope", "outside at epochs", "seeds",
                   "single-seed golden", "final", title=f"rnn-harness check --envelope "
                   f"({args.profile})")

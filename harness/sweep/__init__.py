@@ -22,6 +22,7 @@ from harness.sweep._executor import (
     Outcome,
     ResultFn,
     SweepResult,
+    Task,
     check_scheduler,
     make_executor,
     run_job,
@@ -31,8 +32,8 @@ from harness.sweep._executor import (
 
 __all__ = [
     "EXECUTORS", "WORKER_ENV", "DaskExecutor", "EnvelopeCheck", "Executor", "Job", "JobFailure",
-    "LocalExecutor", "Outcome", "ResultFn", "SeedBatchedFn", "SweepResult", "check_envelope",
-    "check_envelopes", "check_scheduler", "envelope_seeds", "find_seed_batched",
+    "LocalExecutor", "Outcome", "ResultFn", "SeedBatchedFn", "SweepResult", "Task",
+    "check_envelope", "check_envelopes", "check_scheduler", "envelope_seeds", "find_seed_batched",
     "make_executor", "record_envelope", "record_envelopes", "run_job", "seed_jobs",
     "sweep_error",
 ]

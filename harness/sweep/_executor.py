@@ -1,7 +1,8 @@
 """Executors: run a sweep of jobs (port x profile x seed x device) locally or on Dask.
 
-Every executor returns the same ``SweepResult``: a Trajectory per finished job and a
-``JobFailure`` per job that failed, so a crash or a dead worker never hides a finished run.
+Every executor returns the same ``SweepResult``: a Trajectory per finished job (or what
+another ``task`` returns, e.g. a port's gate verdict) and a ``JobFailure`` per job that
+failed, so a crash or a dead worker never hides a finished run.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from harness.errors import HarnessError, SweepFailedError, UsageError
 from harness.interface import Trajectory
 from harness.registry import Registry, default_registry
 from harness.runner import run_port
+from harness.seeding import DEFAULT_THREADS, THREADS_ENV, thread_env
 
-#: Worker processes run one thread each: the sweep's parallelism is across processes, and
-#: every worker (local pool or Dask) computes with the same thread counts, so the two
-#: executors give bitwise the same trajectories. Set before a worker imports a framework.
-WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-              "MXNET_CPU_WORKER_NTHREADS": "1"}
+#: Worker processes run the thread policy's count each (one): the sweep's parallelism is
+#: across processes, and every worker (local pool or Dask) computes with the same thread
+#: counts, so the two executors give bitwise the same trajectories. Set before a worker
+#: imports a framework (each run sets its count again: ``harness.seeding.use_threads``).
+WORKER_ENV = thread_env(DEFAULT_THREADS)
 
 EXECUTORS = ("local", "dask")
 
@@ -57,8 +59,13 @@ class JobFailure:
 
 
 Outcome = Trajectory | JobFailure
-#: Called in the parent as each job finishes (in completion order).
-ResultFn = Callable[[Job, Outcome], None]
+#: Called in the parent as each job finishes (in completion order), with what the task
+#: returned (a Trajectory for the default task) or the job's ``JobFailure``.
+ResultFn = Callable[[Job, Any], None]
+#: What a worker runs for one job: ``run_job`` (train, return the Trajectory) unless a
+#: caller passes another module-level function (or a ``functools.partial`` of one), so
+#: that it pickles to a worker process.
+Task = Callable[[Job, Registry | None], Any]
 
 
 @dataclass
@@ -68,20 +75,32 @@ class SweepResult:
     jobs: tuple[Job, ...]
     trajectories: dict[Job, Trajectory] = field(default_factory=dict)
     failures: dict[Job, JobFailure] = field(default_factory=dict)
+    #: What a task other than ``run_job`` returned, per job.
+    results: dict[Job, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return not self.failures and len(self.trajectories) == len(set(self.jobs))
+        done = len(self.trajectories) + len(self.results)
+        return not self.failures and done == len(set(self.jobs))
 
-    def add(self, job: Job, outcome: Outcome) -> None:
+    def add(self, job: Job, outcome: Any) -> None:
         if isinstance(outcome, JobFailure):
             self.failures[job] = outcome
-        else:
+        elif isinstance(outcome, Trajectory):
             self.trajectories[job] = outcome
+        else:
+            self.results[job] = outcome
 
-    def ordered(self) -> list[tuple[Job, Outcome]]:
+    def outcome(self, job: Job) -> Any:
+        """The job's Trajectory, other task result or JobFailure."""
+        for found in (self.trajectories, self.results, self.failures):
+            if job in found:
+                return found[job]
+        raise KeyError(job)
+
+    def ordered(self) -> list[tuple[Job, Any]]:
         """Every job with its outcome, in submission order."""
-        return [(j, self.trajectories.get(j) or self.failures[j]) for j in self.jobs]
+        return [(j, self.outcome(j)) for j in self.jobs]
 
 
 class Executor(Protocol):
@@ -90,14 +109,24 @@ class Executor(Protocol):
     name: str
 
     def run(self, jobs: Sequence[Job], registry: Registry | None = None,
-            on_result: ResultFn | None = None) -> SweepResult: ...
+            on_result: ResultFn | None = None, *, task: Task | None = None) -> SweepResult: ...
 
 
 def run_job(job: Job, registry: Registry | None = None) -> Outcome:
     """Run one job; a harness error or a port crash becomes a ``JobFailure`` (picklable)."""
+    return _attempt(_train, job, registry)
+
+
+def _train(job: Job, registry: Registry | None) -> Trajectory:
+    return run_port(job.port_id, job.profile, seed=job.seed, device=job.device,
+                    registry=registry or default_registry())
+
+
+def _attempt(task: Task, job: Job, registry: Registry | None) -> Any:
+    """``task(job, registry)``, with a harness error or any other exception returned as a
+    ``JobFailure`` (picklable): one job's failure never stops the sweep."""
     try:
-        return run_port(job.port_id, job.profile, seed=job.seed, device=job.device,
-                        registry=registry or default_registry())
+        return task(job, registry)
     except HarnessError as exc:
         return JobFailure(job, type(exc).__name__, str(exc), exit_code=exc.exit_code)
     except Exception as exc:  # a bug outside the port's training loop: keep the trace
@@ -135,17 +164,18 @@ class LocalExecutor:
         self.env = dict(WORKER_ENV if env is None else env)
 
     def run(self, jobs: Sequence[Job], registry: Registry | None = None,
-            on_result: ResultFn | None = None) -> SweepResult:
+            on_result: ResultFn | None = None, *, task: Task | None = None) -> SweepResult:
         result = SweepResult(tuple(jobs))
         report = _reporter(result, on_result)
+        task = task or _train
         if self.max_workers == 0:
             for job in jobs:
-                report(job, run_job(job, registry))
+                report(job, _attempt(task, job, registry))
             return result
         workers = self.max_workers or max(1, min(os.cpu_count() or 1, len(jobs)))
-        left = self._parallel(list(jobs), registry, workers, report)
+        left = self._parallel(list(jobs), registry, workers, report, task)
         for job in left:
-            report(job, self._isolated(job, registry))
+            report(job, self._isolated(job, registry, task))
         return result
 
     def _pool(self, workers: int) -> cf.ProcessPoolExecutor:
@@ -155,11 +185,11 @@ class LocalExecutor:
                                       initializer=_init_worker, initargs=(self.env,))
 
     def _parallel(self, jobs: list[Job], registry: Registry | None, workers: int,
-                  report: ResultFn) -> list[Job]:
+                  report: ResultFn, task: Task) -> list[Job]:
         """Run ``jobs`` on ``workers`` processes; return those a broken pool left unfinished."""
         left: list[Job] = []
         with self._pool(workers) as pool:
-            futures = {pool.submit(run_job, job, registry): job for job in jobs}
+            futures = {pool.submit(_attempt, task, job, registry): job for job in jobs}
             for fut in cf.as_completed(futures):
                 if isinstance(fut.exception(), cf.process.BrokenProcessPool):
                     left.append(futures[fut])
@@ -169,10 +199,10 @@ class LocalExecutor:
                     report(futures[fut], fut.result())
         return sorted(left, key=jobs.index)
 
-    def _isolated(self, job: Job, registry: Registry | None) -> Outcome:
+    def _isolated(self, job: Job, registry: Registry | None, task: Task) -> Any:
         with self._pool(1) as pool:
             try:
-                return pool.submit(run_job, job, registry).result()
+                return pool.submit(_attempt, task, job, registry).result()
             except cf.process.BrokenProcessPool as exc:
                 return _died(job, "local", str(exc))
 
@@ -221,24 +251,25 @@ class DaskExecutor:
             yield client
 
     def run(self, jobs: Sequence[Job], registry: Registry | None = None,
-            on_result: ResultFn | None = None) -> SweepResult:
+            on_result: ResultFn | None = None, *, task: Task | None = None) -> SweepResult:
         result = SweepResult(tuple(jobs))
         report = _reporter(result, on_result)
+        task = task or _train
         with self.client(len(jobs)) as client:
-            lost = self._submit(client, list(jobs), registry, report)
+            lost = self._submit(client, list(jobs), registry, report, task)
             for job in lost:  # alone now: a job that still kills its worker is the culprit
-                self._submit(client, [job], registry, report, last_try=True)
+                self._submit(client, [job], registry, report, task, last_try=True)
         return result
 
     def _submit(self, client: Any, jobs: list[Job], registry: Registry | None,
-                report: ResultFn, last_try: bool = False) -> list[Job]:
+                report: ResultFn, task: Task, last_try: bool = False) -> list[Job]:
         """Run ``jobs``, reporting each as it finishes; return those lost with a dead worker
         (every job that was on it, not only the one that killed it) unless ``last_try``."""
         from dask.distributed import as_completed
         from distributed.scheduler import KilledWorker
 
         run_id = uuid.uuid4().hex[:8]
-        futures = {client.submit(run_job, job, registry, pure=False,
+        futures = {client.submit(_attempt, task, job, registry, pure=False,
                                  key=f"rnn-harness-{run_id}-{i}"): job
                    for i, job in enumerate(jobs)}
         lost = []
@@ -268,7 +299,7 @@ def _dask_failure(job: Job, exc: BaseException) -> JobFailure:
 
 
 def _reporter(result: SweepResult, on_result: ResultFn | None) -> ResultFn:
-    def report(job: Job, outcome: Outcome) -> None:
+    def report(job: Job, outcome: Any) -> None:
         result.add(job, outcome)
         if on_result is not None:
             on_result(job, outcome)
@@ -297,15 +328,20 @@ def check_scheduler(scheduler: str | None) -> None:
                          "prints), or leave it out to start a LocalCluster.")
 
 
-def make_executor(name: str, *, scheduler: str | None = None,
-                  workers: int | None = None) -> Executor:
-    """The executor a CLI flag names: ``local`` (default) or ``dask``."""
+def make_executor(name: str, *, scheduler: str | None = None, workers: int | None = None,
+                  threads: int | None = None) -> Executor:
+    """The executor a CLI flag names: ``local`` (default) or ``dask``. Its workers start
+    with the thread policy's environment, and ``threads`` (``--threads``) as the override
+    of every run they train (an existing Dask cluster keeps its own environment)."""
+    env = thread_env(threads or DEFAULT_THREADS)
+    if threads is not None:
+        env[THREADS_ENV] = str(threads)
     if name == "local":
         if scheduler is not None:
             raise UsageError("--scheduler only applies to --executor dask.",
                              context={"--executor": name, "--scheduler": scheduler},
                              fix="add --executor dask, or drop --scheduler.")
-        return LocalExecutor(workers)
+        return LocalExecutor(workers, env=env)
     if name == "dask":
         check_scheduler(scheduler)  # the argument's own error first, installed or not
         if not _importable("distributed"):
@@ -316,7 +352,7 @@ def make_executor(name: str, *, scheduler: str | None = None,
             raise UsageError("--executor dask needs at least one worker.",
                              context={"argument": "--workers", "value": workers},
                              fix="pass --workers 1 or more, or leave it out.")
-        return DaskExecutor(scheduler, n_workers=workers)
+        return DaskExecutor(scheduler, n_workers=workers, env=env)
     raise UsageError(f"Unknown executor {name!r}.", context={"--executor": name},
                      fix=f"pass --executor with one of: {', '.join(EXECUTORS)}.")
 

@@ -66,7 +66,6 @@ def test_check_envelope_without_one_is_exit_2_with_the_record_command(tmp_path, 
 @pytest.mark.parametrize("argv, needle", [
     (["record", "noisy/numpy", "--seeds", "1"], "at least 2 seeds"),
     (["record", "noisy/numpy", "--seeds", "4", "--seed", "3"], "exclude each other"),
-    (["check", "noisy/numpy", "--executor", "local"], "apply to sweeps"),
     (["record", "noisy/numpy", "--seeds", "4", "--scheduler", "tcp://127.0.0.1:1"],
      "only applies to --executor dask"),
     (["record", "noisy/numpy", "--seeds", "4", "--executor", "dask", "--scheduler", "x:1"],

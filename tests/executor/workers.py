@@ -1,7 +1,6 @@
-"""Fake ports whose runs fail on purpose: one kills the process running it, one raises.
-
-Both fail only for ``BAD_SEED`` and only inside a child process (a pool or Dask worker),
-so a test process is never killed.
+"""Fake ports whose runs fail on purpose: one kills the process running it, one raises
+(both only for ``BAD_SEED`` and only inside a child process, a pool or Dask worker, so a
+test process is never killed); and one that is slow, to finish after the ports after it.
 """
 
 from __future__ import annotations
@@ -9,6 +8,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import time
 from collections.abc import Iterator
 
 from harness.interface import EpochRecord
@@ -40,6 +40,18 @@ class CrashPort(KillerPort):
             if epoch == 2 and self.seed == BAD_SEED:
                 raise ZeroDivisionError("the port divided by zero")
             yield record
+
+
+class SlowPort(FakePort):
+    """The fake, taking ``SLOW_S`` longer in a child process: submitted first, it
+    finishes after the ports submitted after it."""
+
+    SLOW_S = 3.0
+
+    def train(self) -> Iterator[EpochRecord]:
+        if multiprocessing.parent_process():
+            time.sleep(self.SLOW_S)
+        yield from super().train()
 
 
 def registry_of(cls: str) -> Registry:

@@ -1,0 +1,296 @@
+"""Many ports at once for ``check`` and ``report``: each port is one job on the executor
+(the local process pool by default, one process per core and one thread each; Dask with
+``--executor dask``), and its output is printed in registry order as soon as it and every
+port before it are done, so the log reads as a sequential run's. ``--workers 1`` runs the
+ports one after another in this process, with per-epoch progress bars.
+
+A port's check is its profile's gate and then its checkpoint segments, both in the worker,
+each at the thread count its golden records (``--threads`` overrides).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.cli._console import err, sweep_progress
+from harness.errors import EXIT_REGRESSION, DivergenceError, HarnessError
+from harness.golden import (
+    SEGMENT_PROFILE,
+    GateRequest,
+    GoldenStore,
+    SegmentVerdict,
+    Verdict,
+    gate,
+    gate_segments,
+    load_golden,
+    resolve,
+)
+from harness.registry import Registry
+from harness.runner import ProgressFn
+from harness.seeding import override_threads, recorded_threads, use_threads
+
+if TYPE_CHECKING:
+    from harness.report import RunSet
+    from harness.sweep import Executor, Job, Task
+
+Row = tuple[str, ...]
+#: label -> a progress bar (as ``_console.progress_bar``), or nothing in a worker.
+Bars = Callable[[str], AbstractContextManager[ProgressFn | None]]
+
+#: Columns after "port" and "profile" in the check table.
+WIDTH = 6
+
+
+def _no_bar(label: str) -> AbstractContextManager[ProgressFn | None]:
+    return nullcontext(None)
+
+
+@dataclass(frozen=True)
+class PortCheck:
+    """What checking one port prints (table rows, messages for stderr) and its exit code:
+    plain strings, built in the worker that trained the port and sent back."""
+
+    rows: tuple[Row, ...]
+    messages: tuple[str, ...]
+    code: int
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """What a worker needs besides the job to rebuild its port's request."""
+
+    golden_dir: Path | None
+    against: str | None
+    segments: bool
+    threads: int | None
+
+
+def _golden_threads(req: GateRequest) -> int | None:
+    """The thread count ``req``'s golden records; None where it records none or cannot be
+    read (the gate then says why)."""
+    try:
+        return recorded_threads(load_golden(req).meta)
+    except HarnessError:
+        return None
+
+
+def check_port(req: GateRequest, *, segments: bool, bars: Bars = _no_bar) -> PortCheck:
+    """Gate one port's run, then replay its checkpoint segments (unless ``segments`` is
+    False or the check is against another port's golden)."""
+    rows: list[Row] = []
+    messages: list[str] = []
+    against = f" against {req.against}" if req.against else ""
+    use_threads(_golden_threads(req))
+    try:
+        with bars(f"check {req.port_id}{against} ({req.profile})") as bar:
+            verdict = gate(req, progress=bar)
+        code = _verdict_row(verdict, rows, messages)
+    except HarnessError as exc:
+        messages.append(str(exc))
+        status = "DIVERGED" if isinstance(exc, DivergenceError) else "ERROR"
+        rows.append((req.port_id, req.profile, status, *[""] * (WIDTH - 1)))
+        code = exc.exit_code
+    if req.against is None and segments and req.spec.segments is not None:
+        code = max(code, _segments_row(req, rows, messages, bars))
+    return PortCheck(tuple(rows), tuple(messages), code)
+
+
+def _verdict_row(verdict: Verdict, rows: list[Row], messages: list[str]) -> int:
+    from harness.report import regression_message
+
+    comp, obtained, req = verdict.comparison, verdict.obtained, verdict.request
+    messages += [f"note: {note}" for note in verdict.notes]
+    if not comp.passed:
+        messages.append(regression_message(comp, verdict.golden_path))
+    final = ", ".join(f"{k} {obtained.metrics[k][-1]:.5g}" for k in req.spec.metrics)
+    first = "" if comp.first_divergent_epoch is None else str(comp.first_divergent_epoch)
+    gated = min((m.gated_epochs for m in comp.metrics), default=obtained.num_epochs)
+    epochs = str(obtained.num_epochs) + (f" ({gated} gated)" if gated < obtained.num_epochs
+                                         else "")
+    per_epoch = obtained.timing["wall_s"].mean() if obtained.num_epochs else 0.0
+    rows.append((req.port_id, req.profile, "pass" if comp.passed else "REGRESSION", epochs,
+                 final, f"{comp.max_rel_error:.2g}", first, f"{per_epoch:.3f}"))
+    return 0 if comp.passed else EXIT_REGRESSION
+
+
+def _segments_row(req: GateRequest, rows: list[Row], messages: list[str], bars: Bars) -> int:
+    """Replay the port's checkpoint segments at the thread count of the golden they belong
+    to: one table row, the first divergence in the messages. Returns the exit code."""
+    label = f"{SEGMENT_PROFILE} segments"
+    use_threads(_golden_threads(replace(req, profile=SEGMENT_PROFILE, against=None)))
+    try:
+        with bars(f"segments {req.port_id}") as bar:
+            done: list[SegmentVerdict] = []
+
+            def advance(v: SegmentVerdict) -> None:
+                done.append(v)
+                if bar is not None:
+                    bar(len(done), 0, {"from epoch": v.start})
+
+            verdicts = gate_segments(req, on_segment=advance)
+    except HarnessError as exc:
+        messages.append(str(exc))
+        status = "DIVERGED" if isinstance(exc, DivergenceError) else "ERROR"
+        rows.append((req.port_id, label, status, *[""] * (WIDTH - 1)))
+        return exc.exit_code
+    failed = [v for v in verdicts if not v.passed]
+    messages += [f"{req.port_id}: {v.describe()}" for v in failed]
+    worst_rel = max((r for v in verdicts for r in v.max_rel.values()), default=0.0)
+    first = "" if not failed else str(failed[0].divergence.epoch)  # type: ignore[union-attr]
+    epochs = f"{len(verdicts)} x {verdicts[0].length}" if verdicts else "0"
+    seconds = sum(v.seconds for v in verdicts) / max(len(verdicts), 1)
+    rows.append((req.port_id, label, "pass" if not failed else "REGRESSION", epochs, "",
+                 f"{worst_rel:.2g}", first, f"{seconds:.2f}/seg"))
+    return EXIT_REGRESSION if failed else 0
+
+
+def check_job(job: Job, registry: Registry | None, options: CheckOptions) -> PortCheck:
+    """The worker's task: rebuild the job's request (validated in the parent) and check it."""
+    override_threads(options.threads)
+    req = resolve(job.port_id, job.profile, device=job.device, golden_dir=options.golden_dir,
+                  registry=registry, against=options.against)
+    return check_port(req, segments=options.segments)
+
+
+def port_executor(args: argparse.Namespace, ports: int) -> Executor | None:
+    """The executor ``--executor``/``--scheduler``/``--workers`` name for ``ports`` ports,
+    or None where they run in this process: one port, or ``--workers`` 0 or 1 locally."""
+    from harness.sweep import LocalExecutor, make_executor
+
+    executor = make_executor(args.executor or "local", scheduler=args.scheduler,
+                             workers=args.workers, threads=args.threads)
+    if isinstance(executor, LocalExecutor):
+        workers = executor.max_workers
+        if (min(os.cpu_count() or 1, ports) if workers is None else workers) <= 1:
+            return None
+    return executor
+
+
+def run_in_order(executor: Executor, jobs: Sequence[Job], registry: Registry, task: Task,
+                 emit: Callable[[Job, Any], None], label: str) -> None:
+    """Run ``task`` for every job on ``executor``; ``emit`` each outcome (the task's
+    result or a ``JobFailure``) in job order, each as soon as the jobs before it are in."""
+    outcomes: dict[Job, Any] = {}
+    order = list(jobs)
+
+    with sweep_progress(label, total=len(order), print_failures=False) as bar:
+        def arrived(job: Job, outcome: Any) -> None:
+            bar(job, outcome)
+            outcomes[job] = outcome
+            while order and order[0] in outcomes:
+                first = order.pop(0)
+                emit(first, outcomes.pop(first))
+
+        executor.run(jobs, registry, arrived, task=task)
+
+
+def check_ports(args: argparse.Namespace, registry: Registry, requests: Sequence[GateRequest],
+                add_row: Callable[..., None], bars: Bars) -> int:
+    """Check every request (in workers, or here with ``bars``); print each port's messages
+    and add its rows in request order. Returns the worst exit code."""
+    from harness.sweep import Job
+
+    worst = 0
+
+    def emit(check: PortCheck) -> None:
+        nonlocal worst
+        for message in check.messages:
+            err.print(message, markup=False)
+        for row in check.rows:
+            add_row(*row)
+        worst = max(worst, check.code)
+
+    segments = args.against is None and not args.no_segments
+    executor = port_executor(args, len(requests))
+    if executor is None:
+        for req in requests:
+            emit(check_port(req, segments=segments, bars=bars))
+        return worst
+    options = CheckOptions(args.golden_dir, args.against, segments, args.threads)
+    by_job = {Job(r.port_id, r.profile, None, r.device): r for r in requests}
+    run_in_order(executor, list(by_job), registry, partial(check_job, options=options),
+                 lambda job, outcome: emit(_as_check(by_job[job], outcome)),
+                 f"check {len(by_job)} ports ({args.profile}, {executor.name})")
+    return worst
+
+
+def _as_check(req: GateRequest, outcome: Any) -> PortCheck:
+    """A worker's PortCheck, or an ERROR row for a job that returned none (its worker
+    died, or the task raised outside the gate)."""
+    if isinstance(outcome, PortCheck):
+        return outcome
+    return PortCheck(((req.port_id, req.profile, "ERROR", *[""] * (WIDTH - 1)),),
+                     (f"{req.port_id}: {outcome.error}: {outcome.message}",),
+                     max(outcome.exit_code, 1))
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """What a report worker needs besides the job."""
+
+    profile: str
+    devices: tuple[str, ...]
+    golden_dir: Path
+    pairs: tuple[tuple[str, str], ...]
+    threads: int | None
+
+
+def collect_port(port_id: str, registry: Registry, options: ReportOptions,
+                 progress: Callable[[str], Any] | None = None) -> RunSet:
+    """The report's runs of one port (on every device, and from its reference port's
+    weights where it follows one), at the thread count its golden records."""
+    from harness.report import collect_runs
+
+    store = GoldenStore(options.golden_dir)
+    try:
+        use_threads(_golden_threads(resolve(port_id, options.profile, registry=registry,
+                                            golden_dir=store.root)))
+    except HarnessError:  # collect_runs reports the same error as the run's failure
+        use_threads(None)
+    pairs = [pair for pair in options.pairs if pair[1] == port_id]
+    return collect_runs([port_id], options.profile, options.devices, registry=registry,
+                        golden=store, pairs=pairs, progress=progress)
+
+
+def report_job(job: Job, registry: Registry | None, options: ReportOptions) -> RunSet:
+    """The report worker's task."""
+    from harness.registry import default_registry
+
+    override_threads(options.threads)
+    return collect_port(job.port_id, registry or default_registry(), options)
+
+
+def collect_ports(args: argparse.Namespace, registry: Registry, ports: Sequence[str],
+                  store: GoldenStore, progress: Callable[[str], Any]) -> RunSet:
+    """Every port's report runs (in workers, or here with ``progress``), merged in registry
+    order; a worker that died becomes the port's failure on every device."""
+    from harness.report import RunFailure, RunSet, cross_pairs, merge_runs
+    from harness.sweep import Job, JobFailure
+
+    options = ReportOptions(args.profile, tuple(args.device or ["cpu"]), store.root,
+                            tuple(cross_pairs(registry, ports)), args.threads)
+    executor = port_executor(args, len(ports))
+    sets: list[RunSet] = [RunSet(args.profile)]
+    if executor is None:
+        sets += [collect_port(p, registry, options, progress) for p in ports]
+        return merge_runs(sets)
+
+    def emit(job: Job, outcome: Any) -> None:
+        if isinstance(outcome, JobFailure):
+            err.print(f"{job.port_id}: {outcome.error}: {outcome.message}", markup=False)
+            outcome = RunSet(args.profile, failures=[
+                RunFailure(job.port_id, device, "run", outcome.message, error=outcome.error)
+                for device in options.devices])
+        sets.append(outcome)
+
+    run_in_order(executor, [Job(p, args.profile) for p in ports], registry,
+                 partial(report_job, options=options), emit,
+                 f"report {len(ports)} ports ({args.profile}, {executor.name})")
+    return merge_runs(sets)
