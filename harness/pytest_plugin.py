@@ -103,7 +103,8 @@ def require_data(port_id: str, profile: str = "ci", registry: Registry | None = 
     try:
         registry.load(port_id).build(spec.profile(profile), spec.default_seed, "cpu")
     except CorpusError as exc:
-        pytest.skip(f"{exc.summary} Fix: {exc.fix}")
+        context = "; ".join(f"{key}: {value}" for key, value in exc.context.items())
+        pytest.skip(f"{exc.summary} ({context}) Fix: {exc.fix}")
 
 
 @pytest.fixture(scope="session")

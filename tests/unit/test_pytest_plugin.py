@@ -10,11 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from harness.cli import main
+from harness.errors import CorpusError
 from harness.golden import default_golden_dir
-from harness.pytest_plugin import GoldenCheck
-from harness.registry import default_registry
-from tests.fakes import fake_registry
+from harness.pytest_plugin import GoldenCheck, require_data
+from harness.registry import PortEntry, Registry, default_registry
+from tests.fakes import FakePort, fake_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -125,3 +128,21 @@ def test_a_relative_data_folder_is_absolute_from_start_up_for_every_test(tmp_pat
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
                             cwd=tmp_path, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+class NoData(FakePort):
+    """A port whose data file is missing (as char_rnn's corpus can be)."""
+
+    def build(self, config, seed, device):
+        raise CorpusError("The corpus file t.txt was not found.", context={"looked in": "/x"},
+                          fix="put t.txt in $RNN_HARNESS_DATA.")
+
+
+def test_require_data_skips_naming_the_fix_only_where_the_data_is_missing():
+    missing = Registry([PortEntry("fake", "numpy", "", "tests.unit.test_pytest_plugin:NoData")],
+                       {"fake": "tests.fakes:SPEC"})
+    with pytest.raises(pytest.skip.Exception) as info:
+        require_data("fake/numpy", registry=missing)
+    assert str(info.value) == ("The corpus file t.txt was not found. (looked in: /x) "
+                               "Fix: put t.txt in $RNN_HARNESS_DATA.")
+    require_data("fake/numpy", registry=fake_registry())  # builds: nothing to skip
