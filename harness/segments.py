@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import UsageError
+from harness.errors import HarnessError, PortCrashError, UsageError
 from harness.interface import (
     Segment,
     SpecPort,
@@ -27,6 +27,7 @@ from harness.interface import (
 )
 from harness.interface._observe import Observer, StepLimitReached
 from harness.registry import Registry, default_registry
+from harness.runner import _innermost_frame
 from harness.seeding import prepare_determinism, seed_everything
 
 Columns = dict[str, np.ndarray]
@@ -90,6 +91,15 @@ def _train(port: SpecPort, epochs: int, on_epoch: Callable[[int], None] | None =
                 break
     except StepLimitReached:  # a segment that gates only its first steps ends here
         take_steps(start + len(rows))
+    except HarnessError:
+        raise
+    except Exception as exc:  # the port's own bug, as the runner reports it
+        raise PortCrashError(
+            f"{port.port_id} raised {type(exc).__name__} in the checkpoint segment from epoch "
+            f"{start}: {exc}", context={"where": _innermost_frame(exc)},
+            fix="this is a bug in the port (or the framework under it); rerun the segment "
+            "under a debugger, or compare with its golden.",
+            tutorial=port.port_id.split("/")[0], port=port.port_id) from exc
     return _columns(rows), _columns(step_rows)
 
 
