@@ -12,11 +12,8 @@ pytest.importorskip("torch", reason="install the torch extra: pip install 'rnn-h
 
 import torch  # noqa: E402
 
+from harness.registry import default_registry  # noqa: E402
 from reference_impls.char_rnn import spec  # noqa: E402
-from reference_impls.char_rnn.torch_port import (  # noqa: E402
-    CharRnnTorchConcise,
-    CharRnnTorchScratch,
-)
 
 pytestmark = [
     pytest.mark.torch,
@@ -27,14 +24,15 @@ pytestmark = [
         "ignore:Converting a tensor with requires_grad=True to a scalar:UserWarning"),
 ]
 
-PORTS = {"scratch": CharRnnTorchScratch, "concise": CharRnnTorchConcise}
+#: The registered ports: each adapter run by spec.Schedule (harness.interface.SpecPort).
+PORTS = {v: f"char_rnn/torch-{v}" for v in spec.VARIANTS}
 SEED = spec.SPEC.default_seed
 #: Up to d2l's first logged epoch, so the logged continuation is compared too.
 CONFIG = replace(spec.PROFILES["ci"], epochs=spec.PROFILES["ci"].log_every)
 
 
 def _built(variant: str, config: spec.Config = CONFIG) -> Any:
-    port = PORTS[variant]()
+    port = default_registry().load(PORTS[variant])
     port.build(config, SEED, "cpu")
     return port
 
