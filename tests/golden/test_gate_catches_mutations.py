@@ -22,23 +22,26 @@ def _m(port_id, rel_file, old, new, what):
 
 #: (port, file under reference_impls, exact text, replacement): each must make check fail
 MUTATIONS = [
-    # a 1 % learning-rate change, in every port
+    # a 0.1 % learning-rate change: the ci gate (prefix + checkpoint segments) catches it in
+    # every port whose tutorial plans segments
     _m("elman_sine/torch", "elman_sine/torch_port.py", "lr = self.config.lr",
-       "lr = self.config.lr * 1.01", "lr"),
+       "lr = self.config.lr * 1.001", "lr"),
     _m("elman_sine/mxnet", "elman_sine/mxnet_port.py", "lr = self.config.lr",
-       "lr = self.config.lr * 1.01", "lr"),
+       "lr = self.config.lr * 1.001", "lr"),
     _m("rnn_windows/torch", "rnn_windows/torch_port.py", "lr=config.lr, betas",
-       "lr=config.lr * 1.01, betas", "lr"),
+       "lr=config.lr * 1.001, betas", "lr"),
     _m("rnn_windows/torch-last", "rnn_windows/torch_port.py", "lr=config.lr, betas",
-       "lr=config.lr * 1.01, betas", "lr"),
+       "lr=config.lr * 1.001, betas", "lr"),
     _m("rnn_windows/mxnet", "rnn_windows/mxnet_port.py", '"learning_rate": config.lr,',
-       '"learning_rate": config.lr * 1.01,', "lr"),
+       '"learning_rate": config.lr * 1.001,', "lr"),
     _m("rnn_windows/mxnet-last", "rnn_windows/mxnet_port.py", '"learning_rate": config.lr,',
-       '"learning_rate": config.lr * 1.01,', "lr"),
+       '"learning_rate": config.lr * 1.001,', "lr"),
     _m("sin_cos/torch", "sin_cos/torch_port.py", "lr=config.lr, betas",
-       "lr=config.lr * 1.01, betas", "lr"),
+       "lr=config.lr * 1.001, betas", "lr"),
     _m("sin_cos/mxnet", "sin_cos/mxnet_port.py", '"learning_rate": config.lr,',
-       '"learning_rate": config.lr * 1.01,', "lr"),
+       '"learning_rate": config.lr * 1.001,', "lr"),
+    # char_rnn plans no segments yet, and its ci prefix alone misses 0.1 % (signal ~6e-5
+    # against rtol 1e-4): a 1 % change until its segments are recorded (issue 10)
     _m("char_rnn/torch-scratch", "char_rnn/torch_port.py", "param -= self.config.lr *",
        "param -= 1.01 * self.config.lr *", "lr"),
     _m("char_rnn/torch-concise", "char_rnn/torch_port.py",
