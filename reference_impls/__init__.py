@@ -9,6 +9,8 @@ PORTS = (
     ("char_rnn", "torch", "concise", "reference_impls.char_rnn.torch_port:CharRnnTorchConcise"),
     ("char_rnn", "mxnet", "scratch", "reference_impls.char_rnn.mxnet_port:CharRnnMXNetScratch"),
     ("char_rnn", "mxnet", "concise", "reference_impls.char_rnn.mxnet_port:CharRnnMXNetConcise"),
+    ("char_rnn", "jax", "scratch", "reference_impls.char_rnn.jax_port:CharRnnJaxScratch"),
+    ("char_rnn", "jax", "concise", "reference_impls.char_rnn.jax_port:CharRnnJaxConcise"),
     ("sin_cos", "torch", "", "reference_impls.sin_cos.torch_port:SinCosTorch"),
     ("sin_cos", "mxnet", "", "reference_impls.sin_cos.mxnet_port:SinCosMXNet"),
     ("sin_cos", "jax", "", "reference_impls.sin_cos.jax_port:SinCosJax"),
