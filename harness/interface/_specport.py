@@ -98,7 +98,8 @@ class SpecPort:
 
     def restore(self, ckpt: Checkpoint) -> None:
         """Continue from ``ckpt``: call after ``build`` (same config and seed), before
-        ``train``; the next record ``train`` yields is epoch ``ckpt.epoch``."""
+        ``train`` (a port that trained before may be restored too: the whole training state
+        is replaced); the next record ``train`` yields is epoch ``ckpt.epoch``."""
         loop, ad = self._loop(), self.adapter
         self.set_params(ckpt.group("param"))
         slots = ckpt.slots()
@@ -116,7 +117,7 @@ class SpecPort:
             loop.carry = state if ckpt.scalars.get("carry") == "sequence" else state[0]
         else:
             loop.carry = None
-        loop.extra.update(ckpt.scalars.get("extra", {}))
+        loop.extra = dict(ckpt.scalars.get("extra", {}))  # replaced, not merged: a reused port
 
     def __getattr__(self, name: str) -> Any:
         # only reached for names SpecPort lacks: the adapter's optional hooks

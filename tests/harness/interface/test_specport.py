@@ -123,3 +123,14 @@ def test_observing_changes_no_training_value():
         port.build(ToyConfig(), 5, "cpu")
     assert ([r.metrics["loss"] for r in watched.train()]
             == [r.metrics["loss"] for r in blind.train()])
+
+
+def test_restoring_a_used_port_replaces_what_the_schedule_kept():
+    port = built()
+    start = port.checkpoint()  # epoch 0: the schedule has kept nothing yet
+    list(port.train())
+    assert "last_order" in port.loop.extra
+    port.restore(start)
+    assert "last_order" not in port.loop.extra
+    fresh = built()
+    assert [r.metrics for r in port.train()] == [r.metrics for r in fresh.train()]
