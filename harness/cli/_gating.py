@@ -11,7 +11,6 @@ each at the thread count its golden records (``--threads`` overrides).
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
@@ -162,13 +161,13 @@ def check_job(job: Job, registry: Registry | None, options: CheckOptions) -> Por
 def port_executor(args: argparse.Namespace, ports: int) -> Executor | None:
     """The executor ``--executor``/``--scheduler``/``--workers`` name for ``ports`` ports,
     or None where they run in this process: one port, or ``--workers`` 0 or 1 locally."""
-    from harness.sweep import LocalExecutor, make_executor
+    from harness.sweep import LocalExecutor, default_workers, make_executor
 
     executor = make_executor(args.executor or "local", scheduler=args.scheduler,
                              workers=args.workers, threads=args.threads)
     if isinstance(executor, LocalExecutor):
         workers = executor.max_workers
-        if (min(os.cpu_count() or 1, ports) if workers is None else workers) <= 1:
+        if (default_workers(ports) if workers is None else workers) <= 1:
             return None
     return executor
 

@@ -24,6 +24,7 @@ from harness.sweep._executor import (
     SweepResult,
     Task,
     check_scheduler,
+    default_workers,
     make_executor,
     run_job,
     seed_jobs,
@@ -33,7 +34,7 @@ from harness.sweep._executor import (
 __all__ = [
     "EXECUTORS", "WORKER_ENV", "DaskExecutor", "EnvelopeCheck", "Executor", "Job", "JobFailure",
     "LocalExecutor", "Outcome", "ResultFn", "SeedBatchedFn", "SweepResult", "Task",
-    "check_envelope", "check_envelopes", "check_scheduler", "envelope_seeds", "find_seed_batched",
-    "make_executor", "record_envelope", "record_envelopes", "run_job", "seed_jobs",
-    "sweep_error",
+    "check_envelope", "check_envelopes", "check_scheduler", "default_workers", "envelope_seeds",
+    "find_seed_batched", "make_executor", "record_envelope", "record_envelopes", "run_job",
+    "seed_jobs", "sweep_error",
 ]

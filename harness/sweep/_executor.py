@@ -32,6 +32,20 @@ WORKER_ENV = thread_env(DEFAULT_THREADS)
 EXECUTORS = ("local", "dask")
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity: ``taskset``, a container's
+    cpuset), which ``os.cpu_count()`` overstates."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # no affinity API (macOS, Windows)
+        return os.cpu_count() or 1
+
+
+def default_workers(jobs: int) -> int:
+    """One worker per usable core, at most one per job."""
+    return max(1, min(usable_cores(), jobs))
+
+
 @dataclass(frozen=True)
 class Job:
     """One training run of a sweep. ``seed=None`` means the spec's default seed."""
@@ -172,7 +186,7 @@ class LocalExecutor:
             for job in jobs:
                 report(job, _attempt(task, job, registry))
             return result
-        workers = self.max_workers or max(1, min(os.cpu_count() or 1, len(jobs)))
+        workers = self.max_workers or default_workers(len(jobs))
         left = self._parallel(list(jobs), registry, workers, report, task)
         for job in left:
             report(job, self._isolated(job, registry, task))
@@ -242,7 +256,7 @@ class DaskExecutor:
             with Client(self.scheduler) as client:
                 yield client
             return
-        workers = self.n_workers or max(1, min(os.cpu_count() or 1, jobs))
+        workers = self.n_workers or default_workers(jobs)
         settings = {"distributed.scheduler.allowed-failures": self.allowed_failures}
         with dask.config.set(settings), LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=self.processes,
