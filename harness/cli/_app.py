@@ -40,8 +40,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 
 def _add_sweep_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--executor", choices=("local", "dask"), default=None,
-                   help="where a sweep's runs train: local (a process pool here, the default "
-                   "for record --seeds) or dask (dask.distributed; extra: dask)")
+                   help="where the runs train: local (a process pool here, one process per "
+                   "core; the default for check, report and record --seeds) or dask "
+                   "(dask.distributed; extra: dask)")
     p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                    help="with --executor dask: an existing scheduler (default: start a "
                    "LocalCluster on loopback)")
