@@ -123,13 +123,11 @@ def prepare_determinism() -> None:
 
 
 def _apply_threads() -> None:
+    """Each imported framework's own setter (one that fixes its threads at start-up, as
+    MXNet does, changes what it still can; its thread_info() says what is in force)."""
     count = current_threads()
     for backend in loaded_backends():
-        # a backend without a setter fixes its threads when its framework starts (JAX's
-        # XLA flags); its thread_info() says what is in force
-        setter = getattr(backend, "set_threads", None)
-        if setter is not None:
-            setter(count)
+        backend.set_threads(count)
 
 
 def seed_everything(seed: int) -> None:

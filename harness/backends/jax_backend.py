@@ -4,8 +4,10 @@ XLA reads ``XLA_FLAGS`` when its CPU client starts, at the first array op, not a
 ``import jax`` (measured: a bad flag set after ``import jax`` still aborts the first op).
 Importing this module sets single-threaded flags before that, so every JAX run is
 independent of the machine's core count; ports import it before they compute anything
-(no array op at import time). A process that ran JAX ops before importing this module
-keeps its own settings, and ``thread_info()`` (recorded in every run's metadata) says so.
+(no array op at import time). ``set_threads`` (the harness's thread policy, called
+before a port's first array op) changes the count until XLA starts. A process that ran
+JAX ops before importing this module keeps its own settings, and ``thread_info()``
+(recorded in every run's metadata) says so.
 
 JAX arrays are immutable: an adapter holds its parameters in a plain dict keyed by the
 storage names of its spec's parameter table; ``slots(params)`` gives ``ParamTable.load``
@@ -53,12 +55,39 @@ def _single_threaded() -> bool:
     missing = [f for f in SINGLE_THREAD_FLAGS if _name(f) not in named]
     if missing and not _started():
         os.environ["XLA_FLAGS"] = " ".join([*flags, *missing])
+        os.environ[OWN_FLAGS_ENV] = " ".join(missing)
         flags += missing
     return all(f in flags for f in SINGLE_THREAD_FLAGS)
 
 
+#: The thread flags this module wrote into ``XLA_FLAGS``, so that a child process (which
+#: inherits both variables) does not take them for the user's own.
+OWN_FLAGS_ENV = "RNN_HARNESS_XLA_THREAD_FLAGS"
+#: XLA flag names the user set before this module was imported: kept as they are.
+_USER_NAMED = frozenset(_name(f) for f in os.environ.get("XLA_FLAGS", "").split()
+                        if f not in os.environ.get(OWN_FLAGS_ENV, "").split())
 #: Whether this process's XLA runs single-threaded (set here, before any array op).
 SINGLE_THREADED = _single_threaded()
+
+
+def _thread_flags(count: int) -> tuple[str, ...]:
+    """XLA's flags for ``count`` intra-op threads (Eigen's pool on only above one)."""
+    return (f"--xla_cpu_multi_thread_eigen={'true' if count > 1 else 'false'}",
+            f"intra_op_parallelism_threads={count}")
+
+
+def set_threads(count: int) -> None:
+    """``count`` intra-op threads, where XLA's CPU client has not started yet (it reads
+    ``XLA_FLAGS`` once, at its first array op); a flag the user set by name is kept. Once
+    XLA has started, the count in force stays, and ``thread_info`` reports it."""
+    global SINGLE_THREADED
+    if _started():
+        return
+    ours = {_name(f): f for f in _thread_flags(count) if _name(f) not in _USER_NAMED}
+    flags = [f for f in os.environ.get("XLA_FLAGS", "").split() if _name(f) not in ours]
+    os.environ["XLA_FLAGS"] = " ".join([*flags, *ours.values()])
+    os.environ[OWN_FLAGS_ENV] = " ".join(ours.values())
+    SINGLE_THREADED = all(f in os.environ["XLA_FLAGS"].split() for f in SINGLE_THREAD_FLAGS)
 
 
 def device(name: str) -> Any:

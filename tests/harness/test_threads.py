@@ -141,11 +141,26 @@ def test_mxnet_starts_with_the_policy_count(threads):
     assert info["mxnet_worker_threads"] == "1"
 
 
+@pytest.mark.jax
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_xla_starts_with_the_policy_count(threads):
+    pytest.importorskip("jax", reason="install the jax extra")
+    code = ("import json, sys; from harness.seeding import override_threads; "
+            "from harness.runner import run_port; override_threads(int(sys.argv[1])); "
+            "from dataclasses import replace; from reference_impls.elman_sine import spec; "
+            "t = run_port('elman_sine/jax', 'ci', config=replace(spec.PROFILES['ci'], epochs=1)); "
+            "print(json.dumps(t.meta['threads']))")
+    info = json.loads(in_fresh_process(code, threads).splitlines()[-1])
+    assert f"intra_op_parallelism_threads={threads}" in info["xla_flags"].split()
+    assert info["set"] == int(threads) and info["xla_single_threaded"] is (threads == "1")
+
+
 #: The ci gate of a fast port of each framework, in a fresh process per thread count.
 #: MXNet's case is slow: on the shared 2-core machine (load average 9.5) its ci run took
 #: 22 s at one thread and 284 s at two (OpenMP threads waiting on a busy core), and its 14
 #: checkpoint segments take over a minute more, so it gates the ci run only.
 GATES = [pytest.param("elman_sine/torch", [], marks=pytest.mark.torch, id="elman_sine-torch"),
+         pytest.param("elman_sine/jax", [], marks=pytest.mark.jax, id="elman_sine-jax"),
          pytest.param("elman_sine/mxnet", ["--no-segments"],
                       marks=[pytest.mark.mxnet, pytest.mark.slow], id="elman_sine-mxnet")]
 
