@@ -8,6 +8,9 @@ from collections.abc import Mapping
 EXIT_REGRESSION = 1
 #: Exit code of the CLI for a usage or input error (nothing was compared).
 EXIT_USAGE = 2
+#: Exit code of the CLI for a port whose own code raised during training (a broken port,
+#: not a moved number). With several ports the highest code wins: 3 > 2 > 1 > 0.
+EXIT_PORT_CRASH = 3
 
 
 class HarnessError(Exception):
@@ -93,6 +96,23 @@ class ConfigMismatchError(GoldenError):
     """The golden was recorded with a different configuration than the current profile."""
 
 
+class GoldenTooLargeError(GoldenCorruptError):
+    """A golden file is larger than the store's limit for its kind, so it is not read."""
+
+
+class GoldenLockedError(GoldenError):
+    """Another process is writing the same golden (``record``, ``--update-golden``)."""
+
+
+class GoldenWriteError(GoldenError):
+    """A golden could not be written (a read-only folder, a full disk); nothing changed."""
+
+
+class UnsafePathError(UsageError):
+    """A port id or profile would place a golden outside the store (``..``, a separator,
+    an absolute path)."""
+
+
 class CorpusError(HarnessError):
     """The char_rnn corpus is missing, unreachable, or has the wrong checksum."""
 
@@ -106,7 +126,7 @@ class DivergenceError(HarnessError):
 class PortCrashError(HarnessError):
     """The port's own code raised during training (a bug in the port, not bad input)."""
 
-    exit_code = EXIT_REGRESSION
+    exit_code = EXIT_PORT_CRASH
 
 
 class SweepFailedError(HarnessError):

@@ -1,9 +1,12 @@
 """The one file format of the golden store: a data file (CSV text, or a compressed NPZ of
 float arrays) beside a JSON meta file that holds its schema version and SHA-256.
 
-Writes are atomic (a temp file in the same folder, then a rename) and the meta file is
-written last, so a reader that verifies the SHA-256 detects a hand-edited or half-written
-pair. Never pickle: NPZ members are plain numeric arrays, read with ``allow_pickle=False``.
+Writes are atomic (a temp file in the same folder, then a rename), with the mode the
+umask gives, and the meta file is written last, so a reader that verifies the SHA-256
+detects a hand-edited or half-written pair (a golden as a whole changes through ``_swap``).
+Reads refuse a file past its kind's size limit before reading it, and a JSON file nested
+too deep to parse. Never pickle: NPZ members are plain numeric arrays, read with
+``allow_pickle=False``.
 """
 
 from __future__ import annotations
@@ -22,13 +25,24 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from harness.errors import GoldenCorruptError, GoldenMissingError, SchemaVersionError
+from harness.errors import (
+    GoldenCorruptError,
+    GoldenMissingError,
+    GoldenTooLargeError,
+    SchemaVersionError,
+)
 
 T = TypeVar("T")
 
 #: Every zip member gets this timestamp, so equal arrays always encode to equal bytes
 #: (git then stores a ci and a tutorial golden's identical initial weights once).
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+MB = 1 << 20
+#: The largest file of each kind the store reads. The largest committed ones are far below:
+#: a meta 12 KB, a CSV 70 KB, an NPZ 1.1 MB (char_rnn's initial weights); a file past its
+#: limit is refused before it is read (a 200 MB meta.json once took 747 MB of memory).
+SIZE_LIMITS = {".json": 1 * MB, ".csv": 64 * MB, ".npz": 256 * MB}
 
 
 @dataclass(frozen=True)
@@ -77,6 +91,16 @@ class Where:
             f"The {kind.noun} file {path.name} for {self.port_id} ({self.profile}) is "
             f"unreadable: {what}.",
             context={"file": path},
+            fix=f"restore it from git (`git checkout -- {path.parent}`) or re-record it on "
+            f"purpose: `{self.record}`.", **self._ids())
+
+    def too_large(self, path: Path, kind: FileKind, size: int, limit: int
+                  ) -> GoldenTooLargeError:
+        return GoldenTooLargeError(
+            f"The {kind.noun} file {path.name} for {self.port_id} ({self.profile}) is "
+            f"{size / MB:.1f} MB, past the store's limit of {limit / MB:.0f} MB for "
+            f"{path.suffix} files; it was not read.",
+            context={"file": path, "size": f"{size} bytes", "limit": f"{limit} bytes"},
             fix=f"restore it from git (`git checkout -- {path.parent}`) or re-record it on "
             f"purpose: `{self.record}`.", **self._ids())
 
@@ -145,6 +169,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temp file and a rename (never half-written)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~umask())  # mkstemp's 0600 would ignore the user's umask
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -153,6 +178,13 @@ def atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def umask() -> int:
+    """This process's umask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 # ---------------------------------------------------------------- decoding
@@ -170,7 +202,7 @@ def read(folder: Path, kind: FileKind, where: Where, decode: Callable[[bytes, di
     if not exists(folder, kind):
         raise where.missing(kind, folder)
     meta = _read_meta(folder / kind.meta, kind, where)
-    raw = (folder / kind.data).read_bytes()
+    raw = read_limited(folder / kind.data, kind, where)
     value = decode(raw, meta)
     if sha256(raw) != meta[kind.sha_key]:
         raise where.corrupt(folder / kind.data, kind,
@@ -180,11 +212,14 @@ def read(folder: Path, kind: FileKind, where: Where, decode: Callable[[bytes, di
 
 
 def _read_meta(path: Path, kind: FileKind, where: Where) -> dict[str, Any]:
+    text = read_limited(path, kind, where).decode("utf-8", errors="replace")
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
+        meta = json.loads(text)
     except json.JSONDecodeError as exc:
         raise where.corrupt(path, kind, f"invalid JSON at line {exc.lineno} column "
                             f"{exc.colno}") from None
+    except RecursionError:
+        raise where.corrupt(path, kind, "JSON nested too deep to parse") from None
     if not isinstance(meta, dict):
         raise where.corrupt(path, kind, "the top level is not a JSON object")
     if meta.get("schema_version") != kind.schema:
@@ -193,6 +228,16 @@ def _read_meta(path: Path, kind: FileKind, where: Where) -> dict[str, Any]:
     if missing:
         raise where.corrupt(path, kind, f"missing field(s) {', '.join(missing)}")
     return meta
+
+
+def read_limited(path: Path, kind: FileKind, where: Where) -> bytes:
+    """The file's bytes, refused unread when it is past its kind's size limit."""
+    limit = SIZE_LIMITS.get(path.suffix, SIZE_LIMITS[".npz"])
+    with path.open("rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size > limit:
+            raise where.too_large(path, kind, size, limit)
+        return fh.read(limit + 1)
 
 
 def csv_columns(text: str, header: Sequence[str], rows: int, path: Path, kind: FileKind,

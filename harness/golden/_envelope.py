@@ -76,14 +76,17 @@ def envelope_files(env: Envelope) -> tuple[str, dict[str, Any]]:
 
 
 def write_envelope(store: GoldenStore, env: Envelope) -> Path:
-    """Write ``envelope.csv`` then ``envelope.json`` (holding the CSV's SHA-256)."""
+    """Write ``envelope.csv`` then ``envelope.json`` (holding the CSV's SHA-256) into the
+    golden folder, which is replaced as a whole."""
     text, meta = envelope_files(env)
-    return _codec.write(store.path(env.port_id, env.profile), ENVELOPE, text, meta)
+    with store.replacing(env.port_id, env.profile) as staged:
+        _codec.write(staged, ENVELOPE, text, meta)
+    return store.path(env.port_id, env.profile)
 
 
 def read_envelope(store: GoldenStore, port_id: str, profile: str) -> Envelope:
     """Read and verify an envelope; a missing or broken one raises a ``GoldenError``."""
-    folder = store.path(port_id, profile)
+    folder = store.live(port_id, profile)
     where = Where(port_id, profile, record_envelope_command(port_id, profile))
 
     def decode(raw: bytes, meta: dict[str, Any]) -> dict[str, dict[str, np.ndarray]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,13 @@ from typing import Any
 from harness.compare import Comparison, compare_trajectories
 from harness.errors import ConfigMismatchError, UsageError
 from harness.golden._envelope import Envelope, read_envelope, record_envelope_command
-from harness.golden._store import GoldenStore, record_command, record_initial_command
+from harness.golden._store import (
+    GoldenStore,
+    record_command,
+    record_initial_command,
+    write_initial,
+    write_trajectory,
+)
 from harness.interface import (
     Params,
     Tolerance,
@@ -207,10 +214,12 @@ def gate(req: GateRequest, obtained: Trajectory | None = None, *,
             "re-record the golden on purpose with the seed you want.",
             tutorial=req.spec.name, port=req.port_id, profile=req.profile)
     comparison = compare_trajectories(obtained, expected, req.spec.metrics, req.tolerances)
-    path = None
+    path, notes = None, _notes(req, expected, obtained)
     if not comparison.passed and write_obtained:
         path = write_obtained_files(req, obtained)
-    return Verdict(req, obtained, expected, comparison, path, _notes(req, expected, obtained))
+        if path is None or path != req.store.live(req.golden_port, req.profile):
+            notes += (_elsewhere_note(req, path),)
+    return Verdict(req, obtained, expected, comparison, path, notes)
 
 
 def _run(req: GateRequest, seed: int, golden: Trajectory, progress: ProgressFn | None
@@ -241,41 +250,83 @@ def _notes(req: GateRequest, golden: Trajectory, obtained: Trajectory) -> tuple[
                  for k in sorted(set(ours) | set(theirs)) if ours.get(k) != theirs.get(k))
 
 
+#: Where obtained files go when the golden folder is not writable (a read-only checkout).
+OBTAINED_FALLBACK = "rnn-harness-obtained"
+
+
+def obtained_fallback_dir() -> Path:
+    return Path(tempfile.gettempdir()) / OBTAINED_FALLBACK
+
+
 def write_obtained_files(req: GateRequest, obtained: Trajectory) -> Path | None:
     """The obtained files beside the port's golden (tagged with the other port for a check
-    against it); ``None`` when that folder is not writable (the verdict stands either way)."""
+    against it); where that folder is not writable, under ``obtained_fallback_dir()``
+    instead; ``None`` when neither is (the verdict stands either way)."""
     tag = f"against-{req.against.partition('/')[2]}" if req.against else ""
-    try:
-        return req.store.write(obtained, obtained=True, tag=tag)
-    except OSError:
-        return None
+    for store in (req.store, GoldenStore(obtained_fallback_dir())):
+        try:
+            return store.write(obtained, obtained=True, tag=tag)
+        except OSError:
+            continue
+    return None
+
+
+def _elsewhere_note(req: GateRequest, path: Path | None) -> str:
+    folder = req.store.live(req.golden_port, req.profile)
+    if path is None:
+        return (f"the obtained files were not written: neither {folder} nor "
+                f"{obtained_fallback_dir()} is writable (the verdict stands)")
+    return (f"the golden folder {folder} is not writable: the obtained files were written to "
+            f"{path} instead (the verdict stands)")
 
 
 def record(req: GateRequest, *, seed: int | None = None,
            progress: ProgressFn | None = None) -> Trajectory:
     """Train and write the run as the golden, with the initial weights it trained from
-    (the only writer of goldens). Training finishes before anything is written, so a
-    failed run changes nothing."""
-    started = start_port(req.port_id, req.profile, seed=seed, device=req.device,
-                         registry=req.registry)
-    initial = started.port.get_params()
-    traj = train_started(started, progress)
-    req.store.write(traj)
-    req.store.write_initial(req.port_id, req.profile, initial,
-                            _initial_meta(traj.meta, traj.meta["seed"]))
+    (the only writer of goldens). The golden's lock is held from before training (a second
+    writer is refused at once), training finishes before anything is written, and the
+    trajectory and weights replace the old golden together, so a failed or cut-off record
+    leaves the old golden as it was."""
+    check_seed(seed)
+    with req.store.locked(req.port_id, req.profile):
+        started = start_port(req.port_id, req.profile, seed=seed, device=req.device,
+                             registry=req.registry)
+        initial = started.port.get_params()
+        traj = train_started(started, progress)
+        with req.store.replacing(req.port_id, req.profile) as staged:
+            write_trajectory(staged, traj)
+            write_initial(staged, req.port_id, req.profile, initial,
+                          _initial_meta(traj.meta, traj.meta["seed"]))
     return traj
+
+
+#: numpy's legacy seeding (which every port's seeding goes through) takes 0 .. 2**32 - 1.
+SEED_RANGE = (0, 2**32 - 1)
+
+
+def check_seed(seed: object, option: str = "seed") -> None:
+    """Refuse a seed numpy cannot take, naming the range (before anything trains)."""
+    low, high = SEED_RANGE
+    if seed is None:
+        return
+    if not isinstance(seed, int) or isinstance(seed, bool) or not low <= seed <= high:
+        raise UsageError(f"The {option} {seed!r} is outside the seeds numpy accepts.",
+                         context={option: seed, "valid range": f"{low} .. {high} (2**32 - 1)"},
+                         fix=f"pass a whole number from {low} to {high}.")
 
 
 def record_initial(req: GateRequest) -> Path:
     """Write only the initial weights of an existing golden (``record --initial-only``):
     the port built with the golden's seed and config; the golden's own files stay as
     they are."""
-    golden = load_golden(req)
-    seed = golden_seed(golden, req)
-    started = start_port(req.port_id, req.profile, seed=seed, device=req.device,
-                         registry=req.registry)
-    meta = {**_initial_meta(golden.meta, seed), "device": req.device}
-    return req.store.write_initial(req.port_id, req.profile, started.port.get_params(), meta)
+    with req.store.locked(req.port_id, req.profile):
+        golden = load_golden(req)
+        seed = golden_seed(golden, req)
+        started = start_port(req.port_id, req.profile, seed=seed, device=req.device,
+                             registry=req.registry)
+        meta = {**_initial_meta(golden.meta, seed), "device": req.device}
+        return req.store.write_initial(req.port_id, req.profile, started.port.get_params(),
+                                       meta)
 
 
 def _initial_meta(run_meta: Mapping[str, Any], seed: int) -> dict[str, Any]:

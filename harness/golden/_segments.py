@@ -4,11 +4,13 @@
 ``start`` epochs (float32, compressed), its RNG state and counters in the JSON;
 ``<golden>/segments/<start>/epochs.csv|.json``  the golden run's next epochs;
 ``<golden>/segments/<start>/steps.csv|.json``   every step of those epochs.
-Every pair goes through the one codec (SHA-256, schema, atomic writes, no pickle).
+Every pair goes through the one codec (SHA-256, schema, atomic writes, no pickle); the
+segments are replaced together, with the golden folder they live in (``_swap``).
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -48,23 +50,29 @@ def _where(port_id: str, profile: str) -> Where:
 
 def write_segments(store: GoldenStore, port_id: str, profile: str, segments: list[Segment],
                    meta: dict[str, Any]) -> Path:
-    """Write every segment (``meta``: seed and config_hash of the golden run)."""
-    root = segments_root(store, port_id, profile)
-    for seg in segments:
-        folder = root / f"{seg.start:04d}"
-        ident = {**meta, "port": port_id, "profile": profile}
-        arrays = _float32(seg.checkpoint.arrays, port_id)
-        _codec.write(folder, CHECKPOINT, _codec.npz_bytes(arrays),
-                     {**ident, "epoch": seg.checkpoint.epoch, "scalars": seg.checkpoint.scalars,
-                      "arrays": {k: list(v.shape) for k, v in arrays.items()}})
-        _codec.write(folder, EPOCHS, _codec.csv_text(seg.epochs, seg.length),
-                     {**ident, "start": seg.start, "length": seg.length,
-                      "columns": list(seg.epochs)})
-        steps = {_STEP_POSITION.get(k, k): v for k, v in seg.steps.items()}
-        rows = len(next(iter(steps.values()))) if steps else 0
-        _codec.write(folder, STEPS, _codec.csv_text(steps, rows),
-                     {**ident, "start": seg.start, "columns": list(steps), "rows": rows})
-    return root
+    """Replace the golden's segments by ``segments`` (``meta``: seed and config_hash of the
+    golden run), all at once: a reader sees the old set or the new one."""
+    with store.replacing(port_id, profile) as staged:
+        shutil.rmtree(staged / SEGMENTS_DIR, ignore_errors=True)
+        for seg in segments:
+            _write_one(staged / SEGMENTS_DIR / f"{seg.start:04d}", seg, port_id, profile, meta)
+    return segments_root(store, port_id, profile)
+
+
+def _write_one(folder: Path, seg: Segment, port_id: str, profile: str, meta: dict[str, Any]
+               ) -> None:
+    ident = {**meta, "port": port_id, "profile": profile}
+    arrays = _float32(seg.checkpoint.arrays, port_id)
+    _codec.write(folder, CHECKPOINT, _codec.npz_bytes(arrays),
+                 {**ident, "epoch": seg.checkpoint.epoch, "scalars": seg.checkpoint.scalars,
+                  "arrays": {k: list(v.shape) for k, v in arrays.items()}})
+    _codec.write(folder, EPOCHS, _codec.csv_text(seg.epochs, seg.length),
+                 {**ident, "start": seg.start, "length": seg.length,
+                  "columns": list(seg.epochs)})
+    steps = {_STEP_POSITION.get(k, k): v for k, v in seg.steps.items()}
+    rows = len(next(iter(steps.values()))) if steps else 0
+    _codec.write(folder, STEPS, _codec.csv_text(steps, rows),
+                 {**ident, "start": seg.start, "columns": list(steps), "rows": rows})
 
 
 def _float32(arrays: dict[str, np.ndarray], port_id: str) -> dict[str, np.ndarray]:
@@ -80,12 +88,13 @@ def _float32(arrays: dict[str, np.ndarray], port_id: str) -> dict[str, np.ndarra
 
 def read_segments(store: GoldenStore, port_id: str, profile: str) -> list[Segment]:
     """Every stored segment, verified, in start order (empty when none is recorded)."""
-    root = segments_root(store, port_id, profile)
+    root = store.live(port_id, profile) / SEGMENTS_DIR
     if not root.is_dir():
         return []
     where = _where(port_id, profile)
     out = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+    # only ``<start>`` folders: anything else (a stray copy, a hidden folder) is not a segment
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.name.isdigit()):
         out.append(_read_one(folder, where))
     return out
 

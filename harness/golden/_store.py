@@ -1,18 +1,21 @@
 """The golden store: ``golden/<tutorial>/<port>/<profile>/`` holding the trajectory
 (``trajectory.csv`` + ``meta.json``), the initial weights it was trained from
 (``initial_params.npz`` + ``.json``) and, where recorded, a seed envelope. Every file
-pair goes through the one codec (``_codec``)."""
+pair goes through the one codec (``_codec``); a golden folder changes as a whole, under a
+lock (``_swap``), and only at a path inside the store."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness.golden import _codec
+from harness.errors import UnsafePathError
+from harness.golden import _codec, _swap
 from harness.golden._codec import FileKind, Where
 from harness.interface import Trajectory
 
@@ -57,6 +60,36 @@ def initial_files(port_id: str, profile: str, params: Mapping[str, np.ndarray],
     return _codec.npz_bytes(cast), full
 
 
+def write_trajectory(folder: Path, traj: Trajectory) -> Path:
+    """Write ``traj``'s golden pair into ``folder`` (a staged golden folder)."""
+    text, meta = trajectory_files(traj)
+    return _codec.write(folder, TRAJECTORY, text, meta)
+
+
+def write_initial(folder: Path, port_id: str, profile: str, params: Mapping[str, np.ndarray],
+                  meta: Mapping[str, Any]) -> Path:
+    """Write the initial-weights pair into ``folder`` (a staged golden folder)."""
+    raw, full = initial_files(port_id, profile, params, meta)
+    return _codec.write(folder, INITIAL, raw, full)
+
+
+def _ids(port_id: str, profile: str) -> dict[str, str]:
+    return {"tutorial": port_id.partition("/")[0], "port": port_id, "profile": profile}
+
+
+def _check_part(what: str, part: str, port_id: str, profile: str) -> None:
+    bad = (not part or part in (".", "..") or "/" in part or "\\" in part or "\0" in part
+           or Path(part).is_absolute() or part.startswith("."))
+    if bad:
+        raise UnsafePathError(
+            f"The {what} {part!r} is not a plain folder name, so its golden would lie outside "
+            "the store; nothing was read or written.",
+            context={"port id": port_id, "profile": profile, "rule": "a non-empty name "
+                     "without '/', '\\' or a leading '.'"},
+            fix="register the port (tutorial, framework, variant) and its profiles under plain "
+            "names such as 'my_sine', 'numpy' and 'ci'.")
+
+
 class GoldenStore:
     """Reads and writes the goldens under ``root``."""
 
@@ -64,24 +97,48 @@ class GoldenStore:
         self.root = Path(root)
 
     def path(self, port_id: str, profile: str) -> Path:
+        """``<root>/<tutorial>/<port>/<profile>``; refused unless each part is one plain
+        folder name, so no id or profile reaches outside the store."""
         tutorial, _, port = port_id.partition("/")
+        for what, part in (("tutorial", tutorial), ("port", port), ("profile", profile)):
+            _check_part(what, part, port_id, profile)
         return self.root / tutorial / port / profile
 
+    def live(self, port_id: str, profile: str) -> Path:
+        """The folder readers use: the golden's, or the old golden a record cut off in the
+        middle of replacing it had moved aside."""
+        return _swap.live(self.path(port_id, profile))
+
     def exists(self, port_id: str, profile: str, kind: FileKind = TRAJECTORY) -> bool:
-        return _codec.exists(self.path(port_id, profile), kind)
+        return _codec.exists(self.live(port_id, profile), kind)
+
+    def locked(self, port_id: str, profile: str) -> contextlib.AbstractContextManager[None]:
+        """Hold the golden's write lock (another process holding it is refused); ``record``
+        holds it from before training until the new golden is in place."""
+        return _swap.locked(self.path(port_id, profile), _ids(port_id, profile))
+
+    def replacing(self, port_id: str, profile: str,
+                  notes: Callable[[str], None] | None = None
+                  ) -> contextlib.AbstractContextManager[Path]:
+        """A staged copy of the golden folder to write into; it replaces the golden as a
+        whole when the block ends without an error (``notes`` hears about leftovers of a
+        cut-off record that were cleaned up first)."""
+        return _swap.replacing(self.path(port_id, profile), _ids(port_id, profile), notes)
 
     def write(self, traj: Trajectory, *, obtained: bool = False, tag: str = "") -> Path:
         """Write ``traj`` as the golden, or as ``*.obtained.*`` files beside it (``tag``
         names a variant of those, e.g. ``against-mxnet``)."""
-        kind = TRAJECTORY
         if obtained:
-            kind = kind.tagged(f"{tag}.{OBTAINED}" if tag else OBTAINED)
-        text, meta = trajectory_files(traj)
-        return _codec.write(self.path(traj.port_id, traj.profile), kind, text, meta)
+            text, meta = trajectory_files(traj)
+            kind = TRAJECTORY.tagged(f"{tag}.{OBTAINED}" if tag else OBTAINED)
+            return _codec.write(self.live(traj.port_id, traj.profile), kind, text, meta)
+        with self.replacing(traj.port_id, traj.profile) as staged:
+            write_trajectory(staged, traj)
+        return self.path(traj.port_id, traj.profile)
 
     def read(self, port_id: str, profile: str) -> Trajectory:
         """Read and verify a golden; every defect raises a ``GoldenError`` naming the fix."""
-        folder = self.path(port_id, profile)
+        folder = self.live(port_id, profile)
         where = Where(port_id, profile, record_command(port_id, profile))
 
         def decode(raw: bytes, meta: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -96,13 +153,14 @@ class GoldenStore:
     def write_initial(self, port_id: str, profile: str, params: Mapping[str, np.ndarray],
                       meta: Mapping[str, Any]) -> Path:
         """Write the canonical initial weights a golden was trained from."""
-        raw, full = initial_files(port_id, profile, params, meta)
-        return _codec.write(self.path(port_id, profile), INITIAL, raw, full)
+        with self.replacing(port_id, profile) as staged:
+            write_initial(staged, port_id, profile, params, meta)
+        return self.path(port_id, profile)
 
     def read_initial(self, port_id: str, profile: str) -> tuple[dict[str, np.ndarray],
                                                                 dict[str, Any]]:
         """The verified initial weights (canonical names, float32) and their meta."""
-        folder = self.path(port_id, profile)
+        folder = self.live(port_id, profile)
         where = Where(port_id, profile, record_initial_command(port_id, profile))
 
         def decode(raw: bytes, meta: dict[str, Any]) -> dict[str, np.ndarray]:

@@ -1,0 +1,196 @@
+"""How a golden folder changes: under a lock, as a whole. A writer stages the complete new
+folder beside the old one (``<profile>.tmp-<pid>``), then swaps with two renames (old ->
+``<profile>.old-<pid>``, staged -> final) and removes the old one, so a reader sees the old
+golden or the new one, never a mix. A writer cut off between the renames leaves the old
+folder under its ``.old-`` name: readers use it, and the next writer renames it back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from harness.errors import GoldenLockedError, GoldenWriteError
+
+STAGED = ".tmp-"
+RETIRED = ".old-"
+#: lock files held by this process -> how deep; a writer inside a writer (``record`` then its
+#: transaction) re-enters its own lock instead of refusing itself
+_held: dict[Path, int] = {}
+
+Ids = dict[str, str]
+
+
+def lock_path(folder: Path) -> Path:
+    return folder.with_name(f".{folder.name}.lock")
+
+
+def leftovers(folder: Path) -> list[Path]:
+    """Folders a cut-off writer left beside ``folder`` (staged and retired copies)."""
+    if not folder.parent.is_dir():
+        return []
+    return sorted(p for p in folder.parent.iterdir()
+                  if p.name.startswith((folder.name + STAGED, folder.name + RETIRED)))
+
+
+def live(folder: Path) -> Path:
+    """The folder a reader uses: ``folder``, or, where a writer was cut off between its
+    two renames, the old golden it had moved aside (complete, as it was)."""
+    if folder.is_dir():
+        return folder
+    retired = [p for p in leftovers(folder) if RETIRED in p.name[len(folder.name):]]
+    return max(retired, key=lambda p: p.stat().st_mtime) if retired else folder
+
+
+@contextlib.contextmanager
+def locked(folder: Path, ids: Ids) -> Iterator[None]:
+    """Hold the write lock of ``folder`` (``flock`` on ``.<profile>.lock`` beside it);
+    another process holding it is refused at once, naming its pid."""
+    lock = lock_path(folder)
+    if lock in _held:
+        _held[lock] += 1
+        try:
+            yield
+        finally:
+            _held[lock] -= 1
+        return
+    fd = _acquire(lock, folder, ids)
+    _held[lock] = 1
+    try:
+        yield
+    finally:
+        del _held[lock]
+        # unlinked before the unlock: a process that opened the old file sees, after it
+        # gets the lock, that the path is gone or new, and starts again (see _acquire)
+        lock.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _acquire(lock: Path, folder: Path, ids: Ids) -> int:
+    _mkdirs(lock.parent, folder, ids)
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise _write_error(exc, folder, ids) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise GoldenLockedError(
+                f"The golden {folder.name!r} of {ids['port']} is being written by another "
+                f"process (pid {holder}).",
+                context={"folder": folder, "lock": lock, "holder pid": holder},
+                fix="wait for that record (or pytest --update-golden) to finish and run this "
+                f"one again; if pid {holder} no longer exists, the lock was released with it.",
+                **ids) from None
+        if _same_file(fd, lock):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            return fd
+        os.close(fd)  # the holder removed the file as we opened it: take the new one
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.fstat(fd).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        return False
+
+
+@contextlib.contextmanager
+def replacing(folder: Path, ids: Ids, notes: Callable[[str], None] | None = None
+              ) -> Iterator[Path]:
+    """Yield a staged copy of ``folder`` to change; on a clean exit it replaces ``folder``
+    as a whole. On an error the staged copy is removed and ``folder`` is as it was."""
+    with locked(folder, ids):
+        for note in recover(folder):
+            if notes is not None:
+                notes(note)
+        staged = folder.with_name(f"{folder.name}{STAGED}{os.getpid()}")
+        try:
+            _stage(folder, staged)
+            yield staged
+            _swap(folder, staged)
+        except OSError as exc:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise _write_error(exc, folder, ids) from exc
+        except BaseException:
+            shutil.rmtree(staged, ignore_errors=True)
+            raise
+
+
+def recover(folder: Path) -> list[str]:
+    """Undo what a cut-off writer left (call it holding the lock, so that writer is gone):
+    a golden it had moved aside is renamed back; staged and retired copies are removed."""
+    notes = []
+    if not folder.exists():
+        aside = live(folder)
+        if aside != folder:
+            os.rename(aside, folder)
+            notes.append(f"restored {folder} from {aside.name}, left by a record that was cut "
+                         "off while replacing it")
+    for path in leftovers(folder):
+        shutil.rmtree(path, ignore_errors=True)
+        notes.append(f"removed {path.name}, left beside {folder} by a record that was cut off")
+    return notes
+
+
+def _stage(folder: Path, staged: Path) -> None:
+    """``staged``: the current folder's files (hard links: nothing is written in place, every
+    file is replaced through a rename) or, for a new golden, an empty folder."""
+    if folder.is_dir():
+        shutil.copytree(folder, staged, copy_function=_link_or_copy)
+    else:
+        staged.mkdir(parents=True)
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _swap(folder: Path, staged: Path) -> None:
+    _fsync_dir(staged)
+    if not folder.exists():
+        os.rename(staged, folder)
+    else:
+        retired = folder.with_name(f"{folder.name}{RETIRED}{os.getpid()}")
+        os.rename(folder, retired)
+        os.rename(staged, folder)
+        shutil.rmtree(retired)
+    _fsync_dir(folder.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _mkdirs(path: Path, folder: Path, ids: Ids) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _write_error(exc, folder, ids) from None
+
+
+def _write_error(exc: OSError, folder: Path, ids: Ids) -> GoldenWriteError:
+    why = os.strerror(exc.errno) if exc.errno else str(exc)
+    fix = ("make the folder writable, or pass --golden-dir (or set $RNN_HARNESS_GOLDEN) to a "
+           "writable copy of the store" if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
+           else "free the space or fix the file system, then record again")
+    return GoldenWriteError(
+        f"Could not write the golden of {ids['port']} ({ids['profile']}): {why}; the golden "
+        "is unchanged.", context={"folder": folder, "path": exc.filename or folder},
+        fix=fix, **ids)
