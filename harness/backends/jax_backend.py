@@ -220,7 +220,7 @@ def allow_float64() -> None:
 
     Process-global, but unlike ``jax_enable_x64`` it changes no default dtype: arrays
     built without an explicit 64-bit dtype stay 32-bit, so float32 ports in the same
-    process keep their bits (tests/jax/test_backend.py checks it).
+    process keep their bits (tests/harness/backends/test_jax_backend.py checks it).
     """
     jax.config.update("jax_explicit_x64_dtypes", "allow")
 

@@ -4,7 +4,7 @@ Adapters: the loop (``train_ch8`` / ``train_epoch_ch8`` / ``predict_ch8``) is
 ``spec.Schedule``. Each operation repeats d2l's own torch code (``RNNModelScratch`` with the
 book's ``get_params``, ``init_rnn_state`` and ``rnn``; ``RNNModel``; ``grad_clipping``;
 ``sgd``) in the same order, so the per-epoch perplexity equals d2l's bit for bit
-(tests/fidelity/test_char_rnn_torch.py).
+(tests/reference_impls/char_rnn/test_fidelity_torch.py).
 
 Departures that change no value: prediction runs under ``torch.no_grad()``; the epoch's loss
 sum detaches ``l * y.numel()`` before ``float()`` (d2l converts it while it requires grad,

@@ -3,7 +3,7 @@
 An adapter: the loop is ``spec.Schedule``. There is no JAX original: with its own seed it
 draws w1 then w2 from ``jax.random`` (normal, the article's stds), so its golden is its own;
 loaded with the torch port's weights it follows the torch trajectory within
-``spec.CROSS_FRAMEWORK`` (tests/jax/test_cross_torch.py).
+``spec.CROSS_FRAMEWORK`` (tests/reference_impls/test_jax_against_torch.py).
 
 ``forward_loss`` takes ``value_and_grad`` of one step (the new context as aux) and keeps
 the gradients; ``backward`` has nothing left to do. ``cut`` is ``stop_gradient``: between

@@ -26,7 +26,7 @@ row(s) ``W_xh`` (1, hidden) and context rows ``W_hh`` (hidden, hidden). ``W_hq``
 There are no biases.
 
 Invariants (issue 4; ``PROBE`` below, checks in harness/invariants_checks.py, tests in
-tests/invariants/). Measured on a 2-core AMD EPYC VM, torch 2.13.0+cpu, mxnet 1.9.1, numpy 1.23.5:
+tests/reference_impls/test_invariants.py). Measured on a 2-core AMD EPYC VM, torch 2.13.0+cpu, mxnet 1.9.1, numpy 1.23.5:
   * cross-framework (torch vs MXNet, same random weights, drawn H 1-6, T 1-6, 40 examples):
     forward outputs, loss and gradients differ by at most 4.8e-7 absolute -> rtol 1e-5,
     atol 1e-6.

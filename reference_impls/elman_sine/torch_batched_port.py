@@ -3,7 +3,7 @@
 Not a registered port: ``harness.envelope`` uses ``SEED_BATCHED`` to record a seed
 envelope in one computation. Seed s starts from exactly the weights ``ElmanSineTorch``
 draws for s, and every step does the port's arithmetic with a leading seed axis, so each
-seed's trajectory equals its unbatched run (tests/envelope/test_batched_elman.py).
+seed's trajectory equals its unbatched run (tests/reference_impls/elman_sine/test_torch_batched_port.py).
 
 The gradient is written out instead of taken by autograd, with the same kernels autograd
 calls (pow/2 backward is ``pred - y`` exactly; ``aten.tanh_backward``; products with an

@@ -95,7 +95,7 @@ above.) Its moments also round differently. The MXNet port keeps MXNet's own Ada
 effect is inside CROSS_FRAMEWORK below.
 
 Invariants (issue 4; ``PROBE`` below, checks in harness/invariants_checks.py, tests in
-tests/invariants/). Measured on a 2-core AMD EPYC VM, torch 2.13.0+cpu, mxnet 1.9.1, numpy 1.23.5:
+tests/reference_impls/test_invariants.py). Measured on a 2-core AMD EPYC VM, torch 2.13.0+cpu, mxnet 1.9.1, numpy 1.23.5:
   * cross-framework (same random weights, drawn B 1-4, T 1-6, I 1-3, H 1-8, 40 examples
     per pair): max abs 4.8e-7 (default) and 2.6e-6 ("last", where it needs rtol 1.6e-6 at
     atol 1e-6, d loss / d b_xh) -> rtol 1e-5, atol 1e-6.

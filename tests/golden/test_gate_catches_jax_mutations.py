@@ -4,7 +4,7 @@ reference_impls is checked against the committed goldens (``rnn-harness check`` 
 The hidden-state cut is not mutated here: in the JAX ports each step is its own function
 of the parameters, with the carried state as a constant, so removing ``stop_gradient``
 from ``cut`` changes no training value; the invariant ``truncation_grads`` check is what
-covers it (tests/invariants/test_ports.py).
+covers it (tests/reference_impls/test_invariants.py).
 """
 
 import pytest

@@ -139,7 +139,7 @@ class NoData(FakePort):
 
 
 def test_require_data_skips_naming_the_fix_only_where_the_data_is_missing():
-    missing = Registry([PortEntry("fake", "numpy", "", "tests.unit.test_pytest_plugin:NoData")],
+    missing = Registry([PortEntry("fake", "numpy", "", "tests.harness.test_pytest_plugin:NoData")],
                        {"fake": "tests.fakes:SPEC"})
     with pytest.raises(pytest.skip.Exception) as info:
         require_data("fake/numpy", registry=missing)

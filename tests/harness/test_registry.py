@@ -116,32 +116,32 @@ def test_a_table_is_checked_for_shape():
 
 
 def test_a_tutorial_registered_by_two_tables_names_both():
-    reg = registry_from_tables(["tests.unit.test_registry:TOY"])
+    reg = registry_from_tables(["tests.harness.test_registry:TOY"])
     with pytest.raises(RegistryError, match="Tutorial 'toy' is registered twice") as info:
         reg.add_table(TOY, "entry point `other = other` of other-project 2.0")
-    assert "`tests.unit.test_registry:TOY`" in str(info.value)
+    assert "`tests.harness.test_registry:TOY`" in str(info.value)
     assert "other-project 2.0" in str(info.value)
 
 
 def test_a_port_row_registered_twice_names_both_origins():
-    reg = registry_from_tables(["tests.unit.test_registry:TOY"])
+    reg = registry_from_tables(["tests.harness.test_registry:TOY"])
     with pytest.raises(RegistryError, match="registered twice") as info:
         reg.register(PortEntry("toy", "numpy", "", "elsewhere:Port", origin="`mine`"))
-    assert "(`tests.unit.test_registry:TOY`)" in str(info.value) and "(`mine`)" in str(info.value)
+    assert "(`tests.harness.test_registry:TOY`)" in str(info.value) and "(`mine`)" in str(info.value)
 
 
 def test_an_unknown_tutorial_is_a_usage_error_not_a_key_error():
     with pytest.raises(UnknownPortError, match="No tutorial is registered as 'my_sine'") as info:
-        registry_from_tables(["tests.unit.test_registry:TOY"]).spec("my_sine")
+        registry_from_tables(["tests.harness.test_registry:TOY"]).spec("my_sine")
     assert "known tutorials: toy" in str(info.value)
 
 
 def test_a_spec_that_cannot_be_imported_names_its_target_and_origin():
-    reg = registry_from_tables(["tests.unit.test_registry:BROKEN_SPEC"])
+    reg = registry_from_tables(["tests.harness.test_registry:BROKEN_SPEC"])
     with pytest.raises(RegistryError, match="spec of tutorial 'toy' cannot be imported") as info:
         reg.spec("toy")
     assert "tests.harness.interface.toy:NO_SUCH_SPEC" in str(info.value)
-    assert "`tests.unit.test_registry:BROKEN_SPEC`" in str(info.value)
+    assert "`tests.harness.test_registry:BROKEN_SPEC`" in str(info.value)
 
 
 def test_a_table_target_that_cannot_be_imported_is_a_registry_error():

@@ -19,7 +19,7 @@ Changes, each forced by running it as a test rather than a notebook:
     only redraws the plot, made a no-op), to show that both are the same computation.
   * Every model is made on the CPU (``d2l.try_gpu()`` replaced by ``torch.device('cpu')``).
 ``import d2l.torch`` imports torchvision, which chapter 8 never uses; the caller provides a
-stub when the real package cannot load (tests/fidelity/conftest.py). Do not "improve" this
+stub when the real package cannot load (tests/reference_impls/char_rnn/conftest.py). Do not "improve" this
 file: the torch ports are tested bit for bit against it.
 """
 

@@ -8,8 +8,8 @@ import pytest
 from harness.cli import main
 from harness.golden import GoldenStore, classify, epoch_ranges, read_envelope
 from harness.runner import run_port
-from tests.envelope.noisy import SPEC, registry_of
-from tests.executor.workers import crash_registry
+from tests.harness.sweep.noisy import SPEC, registry_of
+from tests.harness.sweep.workers import crash_registry
 
 
 def run(argv, root, cls="NoisyPort"):

@@ -12,7 +12,7 @@ from harness.registry import PortEntry, Registry
 SPECS = {"fake": "tests.fakes:SPEC"}
 PLAIN = "tests.fakes:FakePort"
 #: (variant, implementation when checked); recorded from the plain fake for every variant.
-PORTS = [("slow", "tests.executor.workers:SlowPort"), ("", PLAIN),
+PORTS = [("slow", "tests.harness.sweep.workers:SlowPort"), ("", PLAIN),
          ("drift", "tests.fakes:DriftedFakePort"), ("last", PLAIN)]
 IDS = [f"fake/numpy-{v}" if v else "fake/numpy" for v, _ in PORTS]
 
@@ -26,7 +26,7 @@ def checking_registry() -> Registry:
 
 
 def killing_registry() -> Registry:
-    ports = [(v, "tests.executor.workers:KillerPort" if v == "drift" else t) for v, t in PORTS]
+    ports = [(v, "tests.harness.sweep.workers:KillerPort" if v == "drift" else t) for v, t in PORTS]
     return Registry([PortEntry("fake", "numpy", v, t) for v, t in ports], SPECS)
 
 

@@ -23,7 +23,7 @@ from harness.golden import (
 )
 from harness.golden._codec import encode
 
-GOLDEN = Path(__file__).resolve().parents[2] / "golden"
+GOLDEN = Path(__file__).resolve().parents[3] / "golden"
 FOLDERS = sorted(p.parent for p in GOLDEN.rglob("meta.json"))
 
 

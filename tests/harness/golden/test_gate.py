@@ -35,7 +35,7 @@ def cross_registry(checked: str = "FakePort", spec: str = "SPEC_CROSS") -> Regis
     against; torch is not installed in the unit env, and the check must not need it)."""
     return Registry([PortEntry("fake", "numpy", "", f"tests.fakes:{checked}"),
                      PortEntry("fake", "torch", "", "tests.fakes:FakePort")],
-                    {"fake": f"tests.unit.test_gate:{spec}"})
+                    {"fake": f"tests.harness.golden.test_gate:{spec}"})
 
 
 @pytest.fixture

@@ -242,11 +242,11 @@ class Nondeterministic(ToyRnn):
         super()._step({k: g * (1 + 1e-3 * jitter.standard_normal()) for k, g in grads.items()})
 
 
-SPEC = TutorialSpec(name="toy", source="tests/invariants/broken.py",
+SPEC = TutorialSpec(name="toy", source="tests/harness/invariants/broken.py",
                     profiles={"ci": ToyConfig()}, metrics=("loss",),
                     tolerances={"default": Tolerance(rtol=1e-9)}, default_seed=0)
 
 REGISTRY = Registry(
-    [PortEntry("toy", "numpy", "", "tests.invariants.broken:ToyRnn"),
-     PortEntry("toy", "numpy", "nondeterministic", "tests.invariants.broken:Nondeterministic")],
-    {"toy": "tests.invariants.broken:SPEC"})
+    [PortEntry("toy", "numpy", "", "tests.harness.invariants.broken:ToyRnn"),
+     PortEntry("toy", "numpy", "nondeterministic", "tests.harness.invariants.broken:Nondeterministic")],
+    {"toy": "tests.harness.invariants.broken:SPEC"})

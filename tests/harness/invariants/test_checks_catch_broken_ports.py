@@ -20,8 +20,8 @@ from harness.invariants import (
     draw_batch,
     sizes_strategy,
 )
-from tests.invariants import broken
-from tests.invariants.broken import PROBE
+from tests.harness.invariants import broken
+from tests.harness.invariants.broken import PROBE
 
 EXAMPLE = Example({"batch": 2, "steps": 3, "inputs": 2, "hidden": 3}, seed=5)
 FEW = settings(max_examples=10)
@@ -164,8 +164,8 @@ def test_device_agreement_catches_a_device_that_rounds_differently():
     assert_names_everything(info.value, "toy/drifting-device", "forward y", EXAMPLE)
 
 
-REGISTRY = "tests.invariants.broken:REGISTRY"
-PROBE_TARGET = "tests.invariants.broken:PROBE"
+REGISTRY = "tests.harness.invariants.broken:REGISTRY"
+PROBE_TARGET = "tests.harness.invariants.broken:PROBE"
 
 
 def test_determinism_check_passes_a_seeded_port():

@@ -31,7 +31,7 @@ def record_golden(store: GoldenStore, port_id: str, registry: Registry,
 def stated_registry() -> Registry:
     return Registry([PortEntry("fake", "numpy", "", "tests.fakes:FakePort"),
                      PortEntry("fake", "numpy", "drift", "tests.fakes:DriftedFakePort")],
-                    {"fake": "tests.report.conftest:SPEC_STATED"})
+                    {"fake": "tests.harness.report.conftest:SPEC_STATED"})
 
 
 def pair_registry() -> Registry:
@@ -86,8 +86,8 @@ def failing_registry(*, good: bool = False) -> Registry:
     """Four ports of the fake: a faithful one, then (unless ``good``, the registry that
     records their goldens) one with a 1 % lr change, one that diverges, one that crashes."""
     bad = {"drift": "tests.fakes:DriftedFakePort",
-           "nan": "tests.report.conftest:DivergingFakePort",
-           "crash": "tests.report.conftest:CrashingFakePort"}
+           "nan": "tests.harness.report.conftest:DivergingFakePort",
+           "crash": "tests.harness.report.conftest:CrashingFakePort"}
     return Registry([PortEntry("fake", "numpy", "", "tests.fakes:FakePort")]
                     + [PortEntry("fake", "numpy", v, "tests.fakes:FakePort" if good else target)
                        for v, target in bad.items()],

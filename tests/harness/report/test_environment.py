@@ -23,7 +23,7 @@ def _commands(spec_attr: str, monkeypatch, commit: str = "0123456789ab") -> list
 
     monkeypatch.setattr(_environment, "git_commit", lambda: commit)
     registry = Registry([PortEntry("fake", "numpy", "", "tests.fakes:FakePort")],
-                        {"fake": f"tests.report.test_environment:{spec_attr}"})
+                        {"fake": f"tests.harness.report.test_environment:{spec_attr}"})
     runs = collect_runs(["fake/numpy"], "ci", registry=registry, golden=None, pairs=[])
     return reproduce_commands(runs, registry)
 

@@ -21,7 +21,7 @@ from harness.report import (  # noqa: E402
     render_markdown,
     summary_table,
 )
-from tests.report.conftest import CRASH_TEXT  # noqa: E402
+from tests.harness.report.conftest import CRASH_TEXT  # noqa: E402
 
 
 @pytest.fixture

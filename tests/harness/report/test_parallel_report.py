@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from harness.cli import main
-from tests.executor.test_parallel_check import IDS, killing_registry, recording_registry
+from tests.harness.cli.test_parallel_check import IDS, killing_registry, recording_registry
 
 pd = pytest.importorskip("pandas", reason="install the report extra")
 

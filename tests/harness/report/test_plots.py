@@ -27,7 +27,7 @@ from harness.report import (  # noqa: E402
     tutorial_figure,
 )
 from tests.fakes import SPEC  # noqa: E402
-from tests.report.conftest import record_golden  # noqa: E402
+from tests.harness.report.conftest import record_golden  # noqa: E402
 
 #: the fake's spec saying what its loss is (a field a spec may carry: ``metric_labels``)
 SPEC_LABELLED = replace(SPEC)
@@ -119,7 +119,7 @@ def test_axis_label_comes_from_the_spec_metric_labels(tmp_path, monkeypatch):
     from harness.report import _render
 
     registry = Registry([PortEntry("fake", "numpy", "", "tests.fakes:FakePort")],
-                        {"fake": "tests.report.test_plots:SPEC_LABELLED"})
+                        {"fake": "tests.harness.report.test_plots:SPEC_LABELLED"})
     store = GoldenStore(tmp_path)
     record_golden(store, "fake/numpy", registry)
     runs = collect_runs(["fake/numpy"], "ci", registry=registry, golden=store, pairs=[])

@@ -29,7 +29,7 @@ from harness.report import (  # noqa: E402
 )
 from harness.runner import run_port  # noqa: E402
 from tests.fakes import drifted_registry  # noqa: E402
-from tests.report.conftest import PAIR  # noqa: E402
+from tests.harness.report.conftest import PAIR  # noqa: E402
 
 
 def _row(table: pd.DataFrame, port: str) -> pd.Series:
@@ -180,7 +180,7 @@ def test_run_on_a_missing_device_is_a_failure_not_a_crash(store, registry):
 
 
 def test_runs_use_the_golden_seed(tmp_path, registry):
-    from tests.report.conftest import record_golden
+    from tests.harness.report.conftest import record_golden
 
     store = GoldenStore(tmp_path)
     record_golden(store, "fake/numpy", registry, seed=11)
@@ -204,7 +204,7 @@ def test_an_unreadable_golden_meta_is_a_refused_row_not_a_pass(store, registry):
 
 
 def test_a_run_with_another_seed_than_its_golden_is_refused_by_the_gate(tmp_path, registry):
-    from tests.report.conftest import record_golden
+    from tests.harness.report.conftest import record_golden
 
     store = GoldenStore(tmp_path)
     record_golden(store, "fake/numpy", registry, seed=11)
@@ -214,7 +214,7 @@ def test_a_run_with_another_seed_than_its_golden_is_refused_by_the_gate(tmp_path
 
 
 def test_throughput_unit_and_cross_config_come_from_the_spec(tmp_path):
-    from tests.report.conftest import stated_registry
+    from tests.harness.report.conftest import stated_registry
 
     registry = stated_registry()
     store = GoldenStore(tmp_path)

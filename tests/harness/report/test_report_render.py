@@ -24,7 +24,7 @@ from harness.report import (  # noqa: E402
     wants_log_scale,
 )
 from tests.fakes import fake_registry  # noqa: E402
-from tests.report.conftest import pair_registry  # noqa: E402
+from tests.harness.report.conftest import pair_registry  # noqa: E402
 
 
 def test_report_files_are_markdown_self_contained_html_and_csv(runs, store, registry, tmp_path):
@@ -141,7 +141,7 @@ def test_missing_report_extra_is_a_usage_error_naming_it(monkeypatch, tmp_path, 
 
 def test_failed_runs_are_rows_and_listed_with_their_message(store, registry, tmp_path):
     from harness.report import collect_runs
-    from tests.report.conftest import PAIR
+    from tests.harness.report.conftest import PAIR
 
     runs = collect_runs(list(PAIR), "ci", ["cpu", "cuda"], registry=registry, golden=store,
                         pairs=[PAIR])

@@ -50,7 +50,7 @@ def registry(monkeypatch) -> Registry:
 
 @pytest.fixture
 def store(tmp_path, registry) -> GoldenStore:
-    from tests.report.conftest import record_golden
+    from tests.harness.report.conftest import record_golden
 
     golden = GoldenStore(tmp_path / "golden")
     for port in (REFERENCE, FIRST, SECOND):

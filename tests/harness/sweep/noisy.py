@@ -80,11 +80,11 @@ class LateBlowUpPort(NoisyPort):
 
 
 PROFILES = {"ci": NoisyConfig()}
-SPEC = TutorialSpec(name="noisy", source="tests/envelope/noisy.py", profiles=PROFILES,
+SPEC = TutorialSpec(name="noisy", source="tests/harness/sweep/noisy.py", profiles=PROFILES,
                     metrics=("loss",), default_seed=0,
                     tolerances={"default": Tolerance(rtol=1e-6, horizon=8)})
 
 
 def registry_of(cls: str = "NoisyPort") -> Registry:
-    return Registry([PortEntry("noisy", "numpy", "", f"tests.envelope.noisy:{cls}")],
-                    {"noisy": "tests.envelope.noisy:SPEC"})
+    return Registry([PortEntry("noisy", "numpy", "", f"tests.harness.sweep.noisy:{cls}")],
+                    {"noisy": "tests.harness.sweep.noisy:SPEC"})

@@ -27,7 +27,7 @@ from harness.golden import (
 from harness.interface import Tolerance, Trajectory
 from harness.runner import run_port
 from harness.sweep import LocalExecutor, record_envelope
-from tests.envelope.noisy import SPEC, registry_of
+from tests.harness.sweep.noisy import SPEC, registry_of
 from tests.fakes import changed_config_registry, fake_registry
 
 TOL = {"default": Tolerance(rtol=1e-6)}

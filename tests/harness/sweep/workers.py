@@ -56,7 +56,7 @@ class SlowPort(FakePort):
 
 def registry_of(cls: str) -> Registry:
     """A registry holding only ``fake/numpy`` implemented by ``cls`` of this module."""
-    return Registry([PortEntry("fake", "numpy", "", f"tests.executor.workers:{cls}")],
+    return Registry([PortEntry("fake", "numpy", "", f"tests.harness.sweep.workers:{cls}")],
                     {"fake": "tests.fakes:SPEC"})
 
 

@@ -41,7 +41,7 @@ def _torchvision_stub() -> dict[str, types.ModuleType]:
     image chapters); chapter 8 never touches it. PyPI's torchvision does not load beside
     the CPU torch 2.13 used here, so the import gets these empty modules instead."""
     root = types.ModuleType("torchvision")
-    root.__doc__ = "Empty test stub (tests/fidelity/conftest.py); chapter 8 never uses it."
+    root.__doc__ = "Empty test stub (tests/reference_impls/char_rnn/conftest.py); chapter 8 never uses it."
     transforms = types.ModuleType("torchvision.transforms")
     root.transforms = transforms  # type: ignore[attr-defined]
     return {"torchvision": root, "torchvision.transforms": transforms}
