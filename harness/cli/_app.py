@@ -1,4 +1,4 @@
-"""``rnn-harness``: the argument parser and ``main`` (exit codes 0, 1, 2)."""
+"""``rnn-harness``: the argument parser and ``main`` (exit codes 0, 1, 2, 3)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,19 @@ from pathlib import Path
 
 from harness.cli._commands import cmd_calibrate, cmd_check, cmd_list, cmd_record, cmd_report
 from harness.cli._console import err
-from harness.errors import HarnessError
+from harness.errors import HarnessError, UsageError
+from harness.golden import check_seed
 from harness.registry import Registry, default_registry
 from harness.seeding import DEFAULT_THREADS, THREADS_ENV, override_threads
 
-EXIT_CODES = """exit codes:
+EXIT_CODES = """exit codes (with several ports the highest wins: 3 > 2 > 1 > 0):
   0  every port checked matches its golden
   1  regression: a run left its tolerance, or training diverged (NaN/inf)
-  2  usage or input error: unknown port/profile, missing or broken golden,
-     framework or device not available here; nothing was compared"""
+  2  usage or input error: unknown port/profile, bad argument, missing, broken
+     or locked golden, framework or device not available here, nothing
+     checked (check --all with every port skipped: pass --allow-empty)
+  3  a port crashed: its own code raised during training (a broken port,
+     not a moved number)"""
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -124,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--envelope", action="store_true",
                    help="classify each run against its seed envelope (recorded with record "
                    "--seeds): inside (noise) or a regression, with the epochs it leaves it")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="exit 0 when nothing was checked (every port skipped: its framework "
+                   "is not installed here); without it such a check exits 2")
     _add_sweep_options(p)
     p.set_defaults(func=cmd_check)
     p = sub.add_parser("calibrate", help="measure rounding noise vs a 1%% lr change",
@@ -164,6 +171,7 @@ def main(argv: Sequence[str] | None = None,
          registry_factory: Callable[[], Registry] = default_registry) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_arguments(args)
         override_threads(getattr(args, "threads", None))
         return int(args.func(args, registry_factory()))
     except HarnessError as exc:
@@ -172,3 +180,14 @@ def main(argv: Sequence[str] | None = None,
     except KeyboardInterrupt:
         err.print("Interrupted: no golden was changed.")
         return 130
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse numbers no command can use, naming the valid range, before anything runs."""
+    check_seed(getattr(args, "seed", None), "--seed")
+    workers = getattr(args, "workers", None)
+    if workers is not None and workers < 0:
+        raise UsageError(f"--workers {workers} is out of range: it takes 0 or more.",
+                         context={"--workers": workers, "valid range": "0 (train in this "
+                                  "process, --executor local) or more"},
+                         fix="pass --workers 1 or more, or leave it out for one per core.")

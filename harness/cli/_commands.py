@@ -4,15 +4,16 @@ the runner, the sweeps, the report) and prints; none holds policy of its own."""
 from __future__ import annotations
 
 import argparse
+import os
 import textwrap
+from pathlib import Path
 
-from rich.markup import escape
 from rich.table import Table
 
 from harness.backends import FRAMEWORKS, framework_available
 from harness.cli import _gating, _sweeps
 from harness.cli._console import err, logged_progress_bar, out, progress_bar
-from harness.errors import UsageError
+from harness.errors import EXIT_USAGE, UsageError
 from harness.golden import (
     SEGMENT_PROFILE,
     GateRequest,
@@ -24,7 +25,7 @@ from harness.golden import (
     record_initial,
     resolve,
 )
-from harness.registry import Registry
+from harness.registry import Registry, Selection
 from harness.seeding import recorded_threads, use_threads
 
 
@@ -41,7 +42,7 @@ def _requests(args: argparse.Namespace, registry: Registry, ports: list[str],
 
 def _skipped_row(registry: Registry, port_id: str, profile: str, width: int) -> list[str]:
     fw = registry.get(port_id).framework
-    return [port_id, profile, escape(f"skipped (pip install 'rnn-harness[{fw}]')"),
+    return [port_id, profile, f"skipped (pip install 'rnn-harness[{fw}]')",
             *[""] * width]
 
 
@@ -56,7 +57,7 @@ def cmd_list(args: argparse.Namespace, registry: Registry) -> int:
                              for n, c in spec.profiles.items())
         table.add_row(entry.port_id, entry.framework,
                       "yes" if framework_available(entry.framework) else
-                      escape(f"no: pip install 'rnn-harness[{entry.framework}]'"),
+                      f"no: pip install 'rnn-harness[{entry.framework}]'",
                       profiles, textwrap.shorten(spec.source, 50))
     out.print(table)
     return 0
@@ -84,25 +85,34 @@ def cmd_record(args: argparse.Namespace, registry: Registry) -> int:
         return _sweeps.record_envelopes(args, registry, _store(args), selection.ports)
     requests = _requests(args, registry, selection.ports)
     for req in requests:
-        use_threads()  # a new golden: the policy's count (or --threads), recorded in its meta
-        if args.initial_only:
-            path = record_initial(req)
-            out.print(f"wrote the initial weights of {req.port_id} ({req.profile}) -> {path}")
-            continue
-        if not args.segments_only:
-            with progress_bar(f"record {req.port_id} ({req.profile})") as bar:
-                traj = record(req, seed=args.seed, progress=bar)
-            last = {k: f"{v[-1]:.6g}" for k in req.spec.metrics for v in [traj.metrics[k]]}
-            out.print(f"recorded {req.port_id} ({req.profile}): {traj.num_epochs} epochs, "
-                      f"final {last} -> {req.golden_path}")
-        if req.profile == SEGMENT_PROFILE and req.spec.segments is not None:
-            # segments continue the golden's own run: at the thread count it records
-            use_threads(recorded_threads(load_golden(req).meta))
-            err.print(f"recording the checkpoint segments of {req.port_id} ...")
-            count, size = record_golden_segments(req)
-            out.print(f"wrote {count} checkpoint segments of {req.port_id} ({size:.2f} MB) -> "
-                      f"{req.golden_path / 'segments'}")
+        # held from before training until the new files are in place: a second record of
+        # the same golden is refused at once, naming this process
+        with req.store.locked(req.port_id, req.profile):
+            for note in req.store.recover(req.port_id, req.profile):
+                err.print(f"note: {note}")
+            _record_one(args, req)
     return 0
+
+
+def _record_one(args: argparse.Namespace, req: GateRequest) -> None:
+    use_threads()  # a new golden: the policy's count (or --threads), recorded in its meta
+    if args.initial_only:
+        path = record_initial(req)
+        out.print(f"wrote the initial weights of {req.port_id} ({req.profile}) -> {path}")
+        return
+    if not args.segments_only:
+        with progress_bar(f"record {req.port_id} ({req.profile})") as bar:
+            traj = record(req, seed=args.seed, progress=bar)
+        last = {k: f"{v[-1]:.6g}" for k in req.spec.metrics for v in [traj.metrics[k]]}
+        out.print(f"recorded {req.port_id} ({req.profile}): {traj.num_epochs} epochs, "
+                  f"final {last} -> {req.golden_path}")
+    if req.profile == SEGMENT_PROFILE and req.spec.segments is not None:
+        # segments continue the golden's own run: at the thread count it records
+        use_threads(recorded_threads(load_golden(req).meta))
+        err.print(f"recording the checkpoint segments of {req.port_id} ...")
+        count, size = record_golden_segments(req)
+        out.print(f"wrote {count} checkpoint segments of {req.port_id} ({size:.2f} MB) -> "
+                  f"{req.golden_path / 'segments'}")
 
 
 def cmd_check(args: argparse.Namespace, registry: Registry) -> int:
@@ -115,17 +125,43 @@ def cmd_check(args: argparse.Namespace, registry: Registry) -> int:
                          "elman_sine/mxnet --profile ci`.")
     selection = registry.select(args.ports, args.all)
     if args.envelope:
-        return _sweeps.check_envelopes(args, registry, _store(args), selection)
+        code = _sweeps.check_envelopes(args, registry, _store(args), selection)
+        return max(code, _nothing_checked(args, selection))
     requests = _requests(args, registry, selection.ports, args.against)
     against = f" against {args.against}" if args.against else ""
     table = Table("port", "profile", "status", "epochs", "final", "max rel err",
                   "first divergent", "s/epoch", title=f"rnn-harness check{against} "
                   f"({args.profile})")
-    worst = _gating.check_ports(args, registry, requests, table.add_row, progress_bar)
+    errors: dict[str, list[str]] = {}
+    worst = _gating.check_ports(args, registry, requests, table.add_row, progress_bar,
+                                lambda port, detail: errors.setdefault(detail, []).append(port))
     for port_id in selection.skipped:
         table.add_row(*_skipped_row(registry, port_id, args.profile, 5))
     out.print(table)
-    return worst
+    print_errors(errors)
+    return max(worst, _nothing_checked(args, selection))
+
+
+def print_errors(errors: dict[str, list[str]]) -> None:
+    """Each error's detail once, below the table, naming every port it stopped."""
+    for detail, ports in errors.items():
+        err.print(f"ERROR in {', '.join(ports)}:\n{detail}")
+
+
+def _nothing_checked(args: argparse.Namespace, selection: Selection) -> int:
+    """0 where some port was checked; else 2 (a gate that checked nothing is not green),
+    or 0 with --allow-empty, saying so either way."""
+    if selection.ports:
+        return 0
+    if args.allow_empty:
+        err.print("nothing was checked: every port was skipped (--allow-empty: exit 0)")
+        return 0
+    err.print(str(UsageError(
+        "Nothing was checked: every port was skipped, so this gate proves nothing.",
+        context={"skipped": ", ".join(selection.skipped) or None},
+        fix="install the frameworks the ports need (see `rnn-harness list`), or pass "
+        "--allow-empty where an empty check is expected.")))
+    return EXIT_USAGE
 
 
 def cmd_calibrate(args: argparse.Namespace, registry: Registry) -> int:
@@ -152,6 +188,9 @@ def cmd_report(args: argparse.Namespace, registry: Registry) -> int:
         save_runs,
     )
 
+    check_out_dir(args.out, "--out")
+    if args.save_runs:
+        check_out_dir(args.save_runs, "--save-runs")
     require_report_extra()
     if args.from_runs:
         if args.ports or args.all or args.save_runs:
@@ -174,6 +213,24 @@ def cmd_report(args: argparse.Namespace, registry: Registry) -> int:
     out.print(f"report written -> {paths['report.html']} ({len(runs.runs)} runs, "
               f"{len(runs.failures)} failed)")
     return 0
+
+
+def check_out_dir(path: Path, option: str) -> None:
+    """Refuse, before any training, an output folder that is a file, lies under a file, or
+    cannot be written (it is created later where missing)."""
+    probe = path
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent  # the nearest folder that exists: where the new one is made
+    problem = None
+    if probe.exists() and not probe.is_dir():
+        problem = f"{probe} is a file, not a folder"
+    elif not os.access(probe, os.W_OK | os.X_OK):
+        problem = f"{probe} is not writable"
+    if problem is not None:
+        raise UsageError(f"{option} {path} cannot hold the report: {problem}; nothing was "
+                         "trained.", context={option: path, "problem": problem},
+                         fix=f"pass {option} a folder you can write (it is created if missing), "
+                         f"e.g. {option} report/.")
 
 
 def _report_command(args: argparse.Namespace) -> str:

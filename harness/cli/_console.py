@@ -23,13 +23,16 @@ if TYPE_CHECKING:
     from harness.sweep import Job, ResultFn
 
 # Wide enough for the tables when output goes to a file or CI log (rich assumes 80 there).
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+# No markup anywhere: what the CLI prints comes from data (port ids, paths, messages naming
+# an extra like rnn-harness[torch]), and rich would eat anything in square brackets.
+out = Console(highlight=False, markup=False, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False, markup=False,
+              width=None if sys.stderr.isatty() else 160)
 
 
 def progress_bar_columns() -> tuple[ProgressColumn, ...]:
-    return (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[last]}"), TimeElapsedColumn())
+    return (TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[last]}", markup=False), TimeElapsedColumn())
 
 
 @contextmanager

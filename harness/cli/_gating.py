@@ -11,6 +11,7 @@ each at the thread count its golden records (``--threads`` overrides).
 from __future__ import annotations
 
 import argparse
+import textwrap
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
@@ -53,12 +54,46 @@ def _no_bar(label: str) -> AbstractContextManager[ProgressFn | None]:
 
 @dataclass(frozen=True)
 class PortCheck:
-    """What checking one port prints (table rows, messages for stderr) and its exit code:
-    plain strings, built in the worker that trained the port and sent back."""
+    """What checking one port prints (table rows, messages for stderr), its errors (port,
+    detail: printed once below the table, the row holding the short reason) and its exit
+    code: plain strings, built in the worker that trained the port and sent back."""
 
     rows: tuple[Row, ...]
     messages: tuple[str, ...]
     code: int
+    errors: tuple[tuple[str, str], ...] = ()
+
+
+#: The longest reason an ERROR row shows (the whole message is printed below the table).
+SHORT_REASON = 60
+
+
+def error_row(port_id: str, label: str, status: str, reason: str) -> Row:
+    """A row whose status cell is ``status`` over the short reason (its second line)."""
+    short = textwrap.shorten(" ".join(reason.split()), SHORT_REASON, placeholder="...")
+    return (port_id, label, f"{status}\n{short}", *[""] * (WIDTH - 1))
+
+
+def error_detail(exc: HarnessError) -> str:
+    """``exc``'s message without its port and profile lines, so the same failure of
+    several ports (a missing corpus) reads the same and is printed once for all of them."""
+    lines = [exc.summary, *(f"  {k}: {v}" for k, v in exc.context.items() if v is not None)]
+    if exc.details:
+        lines.append(exc.details.rstrip())
+    return "\n".join([*lines, f"Fix: {exc.fix}"])
+
+
+def _failed(exc: HarnessError, req: GateRequest, label: str, rows: list[Row],
+            messages: list[str], errors: list[tuple[str, str]]) -> int:
+    """Record ``exc`` for the table: a divergence keeps its message in the stream; any other
+    error gets its short reason in the row and its detail below the table."""
+    if isinstance(exc, DivergenceError):
+        messages.append(str(exc))
+        rows.append((req.port_id, label, "DIVERGED", *[""] * (WIDTH - 1)))
+    else:
+        rows.append(error_row(req.port_id, label, "ERROR", exc.summary))
+        errors.append((req.port_id, error_detail(exc)))
+    return exc.exit_code
 
 
 @dataclass(frozen=True)
@@ -85,6 +120,7 @@ def check_port(req: GateRequest, *, segments: bool, bars: Bars = _no_bar) -> Por
     False or the check is against another port's golden)."""
     rows: list[Row] = []
     messages: list[str] = []
+    errors: list[tuple[str, str]] = []
     against = f" against {req.against}" if req.against else ""
     use_threads(_golden_threads(req))
     try:
@@ -92,13 +128,10 @@ def check_port(req: GateRequest, *, segments: bool, bars: Bars = _no_bar) -> Por
             verdict = gate(req, progress=bar)
         code = _verdict_row(verdict, rows, messages)
     except HarnessError as exc:
-        messages.append(str(exc))
-        status = "DIVERGED" if isinstance(exc, DivergenceError) else "ERROR"
-        rows.append((req.port_id, req.profile, status, *[""] * (WIDTH - 1)))
-        code = exc.exit_code
+        code = _failed(exc, req, req.profile, rows, messages, errors)
     if req.against is None and segments and req.spec.segments is not None:
-        code = max(code, _segments_row(req, rows, messages, bars))
-    return PortCheck(tuple(rows), tuple(messages), code)
+        code = max(code, _segments_row(req, rows, messages, errors, bars))
+    return PortCheck(tuple(rows), tuple(messages), code, tuple(errors))
 
 
 def _verdict_row(verdict: Verdict, rows: list[Row], messages: list[str]) -> int:
@@ -119,7 +152,8 @@ def _verdict_row(verdict: Verdict, rows: list[Row], messages: list[str]) -> int:
     return 0 if comp.passed else EXIT_REGRESSION
 
 
-def _segments_row(req: GateRequest, rows: list[Row], messages: list[str], bars: Bars) -> int:
+def _segments_row(req: GateRequest, rows: list[Row], messages: list[str],
+                  errors: list[tuple[str, str]], bars: Bars) -> int:
     """Replay the port's checkpoint segments at the thread count of the golden they belong
     to: one table row, the first divergence in the messages. Returns the exit code."""
     label = f"{SEGMENT_PROFILE} segments"
@@ -135,10 +169,7 @@ def _segments_row(req: GateRequest, rows: list[Row], messages: list[str], bars: 
 
             verdicts = gate_segments(req, on_segment=advance)
     except HarnessError as exc:
-        messages.append(str(exc))
-        status = "DIVERGED" if isinstance(exc, DivergenceError) else "ERROR"
-        rows.append((req.port_id, label, status, *[""] * (WIDTH - 1)))
-        return exc.exit_code
+        return _failed(exc, req, label, rows, messages, errors)
     failed = [v for v in verdicts if not v.passed]
     messages += [f"{req.port_id}: {v.describe()}" for v in failed]
     worst_rel = max((r for v in verdicts for r in v.max_rel.values()), default=0.0)
@@ -191,9 +222,11 @@ def run_in_order(executor: Executor, jobs: Sequence[Job], registry: Registry, ta
 
 
 def check_ports(args: argparse.Namespace, registry: Registry, requests: Sequence[GateRequest],
-                add_row: Callable[..., None], bars: Bars) -> int:
-    """Check every request (in workers, or here with ``bars``); print each port's messages
-    and add its rows in request order. Returns the worst exit code."""
+                add_row: Callable[..., None], bars: Bars,
+                add_error: Callable[[str, str], None]) -> int:
+    """Check every request (in workers, or here with ``bars``); print each port's messages,
+    add its rows and hand ``add_error`` its errors, in request order. Returns the worst
+    exit code."""
     from harness.sweep import Job
 
     worst = 0
@@ -204,6 +237,8 @@ def check_ports(args: argparse.Namespace, registry: Registry, requests: Sequence
             err.print(message, markup=False)
         for row in check.rows:
             add_row(*row)
+        for port_id, detail in check.errors:
+            add_error(port_id, detail)
         worst = max(worst, check.code)
 
     segments = args.against is None and not args.no_segments
@@ -225,9 +260,10 @@ def _as_check(req: GateRequest, outcome: Any) -> PortCheck:
     died, or the task raised outside the gate)."""
     if isinstance(outcome, PortCheck):
         return outcome
-    return PortCheck(((req.port_id, req.profile, "ERROR", *[""] * (WIDTH - 1)),),
-                     (f"{req.port_id}: {outcome.error}: {outcome.message}",),
-                     max(outcome.exit_code, 1))
+    reason = outcome.message.partition("\n")[0] or outcome.error
+    return PortCheck((error_row(req.port_id, req.profile, "ERROR", reason),), (),
+                     max(outcome.exit_code, 1),
+                     ((req.port_id, f"{outcome.error}: {outcome.message}"),))
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from typing import TYPE_CHECKING
 
-from rich.markup import escape
 from rich.table import Table
 
 from harness.cli._console import err, out, sweep_progress
+from harness.cli._gating import error_detail, error_row
 from harness.errors import EXIT_REGRESSION, HarnessError, UsageError
 from harness.golden import GoldenStore
 from harness.registry import Registry, Selection
@@ -36,7 +37,10 @@ def record_envelopes(args: argparse.Namespace, registry: Registry, store: Golden
                          context={"--seed": args.seed, "--seeds": args.seeds},
                          fix="an envelope's seeds are the golden's seed and the N-1 after it: "
                          "drop --seed.")
-    with sweep_progress(f"record {args.seeds}-seed envelopes ({args.profile})") as bar:
+    with contextlib.ExitStack() as locks, \
+            sweep_progress(f"record {args.seeds}-seed envelopes ({args.profile})") as bar:
+        for port_id in ports:  # held from before training until each envelope is written
+            locks.enter_context(store.locked(port_id, args.profile))
         done = record_envelopes(ports, args.profile, store, args.seeds, device=args.device,
                                 executor=executor(args), registry=registry,
                                 batched=not args.no_batch, on_result=bar)
@@ -62,18 +66,21 @@ def check_envelopes(args: argparse.Namespace, registry: Registry, store: GoldenS
         done = check_envelopes(selection.ports, args.profile, store, device=args.device,
                                executor=executor(args), registry=registry, on_result=bar)
     worst = 0
+    errors: dict[str, list[str]] = {}
     for port_id, res in done.items():
         if not isinstance(res, EnvelopeCheck):
-            err.print(str(res), markup=False)
-            table.add_row(port_id, args.profile, "ERROR", "", "", "", "")
+            table.add_row(*error_row(port_id, args.profile, "ERROR", res.summary)[:7])
+            errors.setdefault(error_detail(res), []).append(port_id)
             worst = max(worst, res.exit_code)
             continue
         worst = max(worst, _envelope_row(port_id, args.profile, res, store, table))
     for port_id in selection.skipped:
         fw = registry.get(port_id).framework
-        table.add_row(port_id, args.profile, escape(f"skipped (pip install 'rnn-harness[{fw}]')"),
+        table.add_row(port_id, args.profile, f"skipped (pip install 'rnn-harness[{fw}]')",
                       "", "", "", "")
     out.print(table)
+    for detail, ids in errors.items():
+        err.print(f"ERROR in {', '.join(ids)}:\n{detail}")
     return worst
 
 

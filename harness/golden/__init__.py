@@ -23,14 +23,17 @@ from harness.golden._envelope import (
 )
 from harness.golden._gate import (
     GOLDEN_DIR_ENV,
+    SEED_RANGE,
     GateRequest,
     Verdict,
+    check_seed,
     default_golden_dir,
     gate,
     golden_seed,
     load_envelope,
     load_golden,
     load_initial,
+    obtained_fallback_dir,
     record,
     record_initial,
     recorded_seed,
@@ -61,6 +64,7 @@ from harness.golden._store import (
 )
 
 __all__ = [
+    "SEED_RANGE", "check_seed", "obtained_fallback_dir",
     "SEGMENT_PROFILE", "SegmentVerdict", "gate_segments", "read_segments",
     "record_golden_segments", "record_segments_command", "stored_segments", "write_segments",
     "BAND_STDS", "ENVELOPE", "ENVELOPE_FILE", "ENVELOPE_META_FILE", "GOLDEN_DIR_ENV", "INITIAL",

@@ -117,6 +117,11 @@ class GoldenStore:
         holds it from before training until the new golden is in place."""
         return _swap.locked(self.path(port_id, profile), _ids(port_id, profile))
 
+    def recover(self, port_id: str, profile: str) -> list[str]:
+        """Undo what a cut-off record left beside the golden (hold ``locked`` first):
+        returns a note for each thing restored or removed."""
+        return _swap.recover(self.path(port_id, profile))
+
     def replacing(self, port_id: str, profile: str,
                   notes: Callable[[str], None] | None = None
                   ) -> contextlib.AbstractContextManager[Path]:

@@ -133,7 +133,11 @@ def recover(folder: Path) -> list[str]:
     if not folder.exists():
         aside = live(folder)
         if aside != folder:
-            os.rename(aside, folder)
+            try:
+                os.rename(aside, folder)
+            except OSError as exc:
+                return [f"could not restore {folder} from {aside.name} ({exc.strerror}); "
+                        "readers use the latter"]
             notes.append(f"restored {folder} from {aside.name}, left by a record that was cut "
                          "off while replacing it")
     for path in leftovers(folder):
