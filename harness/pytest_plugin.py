@@ -146,8 +146,12 @@ class GoldenCheck:
         self.nodeid = nodeid
 
     def _request(self, port_id: str, profile: str, device: str = "cpu") -> GateRequest:
-        return resolve(port_id, profile, device=device, golden_dir=self.golden_dir,
-                       registry=self.registry)
+        req = resolve(port_id, profile, device=device, golden_dir=self.golden_dir,
+                      registry=self.registry)
+        # refused here (UnsafePathError) when an id or profile holds '..', a separator or an
+        # absolute path: nothing is read, trained or written outside the store
+        req.store.path(req.port_id, req.profile)
+        return req
 
     def __call__(self, traj: Trajectory) -> Verdict:
         """Fail the test unless ``traj`` (trained with the golden's seed) matches its golden."""
