@@ -186,6 +186,11 @@ def check_arguments(args: argparse.Namespace) -> None:
     """Refuse numbers no command can use, naming the valid range, before anything runs."""
     check_seed(getattr(args, "seed", None), "--seed")
     workers = getattr(args, "workers", None)
+    if workers == 0 and getattr(args, "executor", None) == "dask":
+        raise UsageError("--workers 0 (train in this process) applies to --executor local; a "
+                         "Dask cluster needs 1 worker or more.",
+                         context={"--workers": workers, "--executor": "dask"},
+                         fix="pass --workers 1 or more, or leave it out for one per core.")
     if workers is not None and workers < 0:
         raise UsageError(f"--workers {workers} is out of range: it takes 0 or more.",
                          context={"--workers": workers, "valid range": "0 (train in this "

@@ -232,9 +232,11 @@ def test_error_rows_name_the_reason_and_the_detail_is_printed_once(tmp_path, cap
 
 def _no_installed_framework(monkeypatch):
     from harness import registry as registry_mod
+    from harness.cli import _commands
     from harness.registry import PortEntry, Registry
 
-    monkeypatch.setattr(registry_mod, "framework_available", lambda fw: False)
+    for module in (registry_mod, _commands):
+        monkeypatch.setattr(module, "framework_available", lambda fw: False)
     return lambda: Registry([PortEntry("fake", "torch", "", "tests.fakes:FakePort")],
                             {"fake": "tests.fakes:SPEC"})
 
