@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.compare import Comparison, compare_trajectories
+from harness.compare import Comparison, OutputComparison, compare_trajectories
 from harness.errors import ConfigMismatchError, UsageError
 from harness.golden._envelope import Envelope, read_envelope, record_envelope_command
 from harness.golden._store import (
@@ -34,6 +34,7 @@ from harness.interface import (
     TutorialSpec,
     config_hash,
 )
+from harness.interface._observe import EPOCH_OBSERVABLES
 from harness.registry import Registry, default_registry
 from harness.runner import ProgressFn, parse_device, run_port, start_port, train_started
 from harness.seeding import environment_info
@@ -78,7 +79,10 @@ class GateRequest:
 
     @property
     def tolerances(self) -> Mapping[str, Tolerance]:
-        return self.spec.cross_framework if self.against else self.spec.tolerances
+        """The spec's table for this profile; across ports, its cross-framework one."""
+        if self.against:
+            return self.spec.cross_framework
+        return self.spec.tolerances_for(self.profile)
 
 
 def resolve(port_id: str, profile: str, *, device: str = "cpu",
@@ -117,7 +121,8 @@ def _check_against(req: GateRequest, tutorial: str) -> None:
 @dataclass(frozen=True)
 class Verdict:
     """A run, its golden, how they compare, and where the obtained files went (if written).
-    ``notes`` say what a reader must know to trust a cross-environment comparison."""
+    ``notes`` say what a reader must know: what first left its tolerance, what was not
+    gated and why, and what a cross-environment comparison assumes."""
 
     request: GateRequest
     obtained: Trajectory
@@ -213,8 +218,11 @@ def gate(req: GateRequest, obtained: Trajectory | None = None, *,
             fix=f"train with the golden's seed ({seed}), e.g. run_port(..., seed={seed}), or "
             "re-record the golden on purpose with the seed you want.",
             tutorial=req.spec.name, port=req.port_id, profile=req.profile)
-    comparison = compare_trajectories(obtained, expected, req.spec.metrics, req.tolerances)
-    path, notes = None, _notes(req, expected, obtained)
+    comparison = compare_trajectories(obtained, expected, req.spec.metrics, req.tolerances,
+                                      observables=EPOCH_OBSERVABLES, outputs=True)
+    path = None
+    notes = (*_divergence_notes(comparison), *_ungated_notes(req, expected, obtained),
+             *_notes(req, expected, obtained))
     if not comparison.passed and write_obtained:
         path = write_obtained_files(req, obtained)
         if path is None or path != req.store.live(req.golden_port, req.profile):
@@ -235,6 +243,55 @@ def _run(req: GateRequest, seed: int, golden: Trajectory, progress: ProgressFn |
                     progress=progress)
     traj.meta["against"] = req.against
     return traj
+
+
+def _value(value: float) -> str:
+    return f"{value:.8g}"
+
+
+def _divergence_notes(comp: Comparison) -> tuple[str, ...]:
+    """The first epoch and quantity that left its tolerance (both values, and that epoch's
+    other gated columns), then every output that differs, where it first does."""
+    notes = []
+    first = comp.first_divergence
+    if first is not None:
+        tol = first.tolerance
+        others = "; ".join(f"{name} {_value(a)} vs {_value(b)} ({'ok' if ok else 'off'})"
+                           for name, a, b, ok in first.others)
+        notes.append(f"first divergent: epoch {first.epoch}: {first.quantity} "
+                     f"{_value(first.obtained)} vs golden {_value(first.expected)} (rtol "
+                     f"{tol.rtol:g}, atol {tol.atol:g})" + (f"; {others}" if others else ""))
+    notes += [_output_note(o) for o in comp.failed_outputs]
+    return tuple(notes)
+
+
+def _output_note(out: OutputComparison) -> str:
+    where = out.name + "".join(f"[{key!r}]" for key in out.path)
+    if out.char is not None:
+        a, b = str(out.obtained), str(out.expected)
+        got = repr(a[out.char]) if out.char < len(a) else "the end"
+        want = repr(b[out.char]) if out.char < len(b) else "the end"
+        return (f"output {where} differs at character {out.char}: {got} vs golden {want} "
+                f"(exact); obtained {a!r}, golden {b!r}")
+    if out.obtained is None or out.expected is None:
+        side = "this run" if out.obtained is None else "the golden"
+        return f"output {where} is missing from {side}"
+    tol = out.tolerance
+    return (f"output {where} differs: {out.obtained!r} vs golden {out.expected!r} (rtol "
+            f"{tol.rtol:g}, atol {tol.atol:g})")
+
+
+def _ungated_notes(req: GateRequest, golden: Trajectory, obtained: Trajectory
+                   ) -> tuple[str, ...]:
+    """What this run recorded that its golden lacks, so the gate could not judge it."""
+    if req.against is not None:
+        return ()
+    missing = [n for n in EPOCH_OBSERVABLES if n in obtained.metrics and n not in golden.metrics]
+    if not missing:
+        return ()
+    return (f"the golden predates the training observables ({', '.join(missing)}): they are "
+            f"not gated; `{record_command(req.golden_port, req.profile)}` re-records it with "
+            "them (say why in the commit)",)
 
 
 def _notes(req: GateRequest, golden: Trajectory, obtained: Trajectory) -> tuple[str, ...]:

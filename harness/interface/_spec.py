@@ -83,7 +83,10 @@ class TutorialSpec:
     """What every framework's ports of one tutorial share. Built once in each ``spec.py``.
 
     ``metrics`` are the columns compared against a golden; ``tolerances`` maps each to its
-    cross-machine tolerance (``default`` applies to any metric not listed).
+    cross-machine tolerance (``default`` applies to any metric not listed), each training
+    observable to its own (``observables`` for any not listed; none: not gated) and each
+    output the gate compares to ``output:<name>``. ``profile_tolerances`` replaces entries
+    of that table for one profile, where that profile's noise differs (``tolerances_for``).
     ``cross_framework`` is the tolerance of one framework's port against another's started
     from the same weights, and ``cross_config`` the config change that makes the two
     frameworks' models the same model first (e.g. d2l's MXNet concise RNN is ReLU).
@@ -114,6 +117,18 @@ class TutorialSpec:
     segments: SegmentPlan | None = None
     #: metric -> axis label saying what the figure is (summed or mean, over what)
     metric_labels: Mapping[str, str] = field(default_factory=dict)
+    #: profile -> entries replacing ``tolerances``' for that profile (e.g. a tighter ``ci``)
+    profile_tolerances: Mapping[str, Mapping[str, Tolerance]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.profile_tolerances) - set(self.profiles))
+        if unknown:
+            raise UnknownProfileError(
+                f"Tutorial {self.name!r} states tolerances for profiles it does not have.",
+                context={"profile_tolerances": ", ".join(unknown),
+                         "known profiles": ", ".join(sorted(self.profiles))},
+                fix="key profile_tolerances by the spec's profile names.",
+                tutorial=self.name, profile=unknown[0])
 
     def profile(self, name: str) -> Any:
         try:
@@ -127,8 +142,14 @@ class TutorialSpec:
                 profile=name,
             ) from None
 
-    def tolerance(self, metric: str) -> Tolerance:
-        return tolerance_for(self.tolerances, metric)
+    def tolerances_for(self, profile: str | None) -> Mapping[str, Tolerance]:
+        """The tolerance table a golden of ``profile`` is gated with: ``tolerances`` with
+        that profile's own entries over it (None: ``tolerances`` alone)."""
+        own = self.profile_tolerances.get(profile, {}) if profile is not None else {}
+        return {**self.tolerances, **own} if own else self.tolerances
+
+    def tolerance(self, metric: str, profile: str | None = None) -> Tolerance:
+        return tolerance_for(self.tolerances_for(profile), metric)
 
     def same_model_config(self, profile: str) -> Any:
         """The profile's config with the cross-framework change applied (if any)."""

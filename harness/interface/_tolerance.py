@@ -1,5 +1,10 @@
 """Tolerances and the one place their math lives: the symmetric allclose, relative error,
-and the "this metric's tolerance, else the default" lookup."""
+and the "this quantity's tolerance, else its table's fallback" lookup.
+
+One tolerance table (``name -> Tolerance``) holds a tutorial's figures (falling back to
+``default``), its training observables (falling back to ``observables``; ungated without
+either) and its outputs (``output:<name>``, no fallback: an output is compared only where
+the spec names it)."""
 
 from __future__ import annotations
 
@@ -25,12 +30,39 @@ class Tolerance:
         return n if self.horizon is None else min(n, self.horizon)
 
 
+#: The fallback entry of the tutorial's own figures.
+DEFAULT = "default"
+#: The fallback entry of the training observables (never ``default``: their scale differs).
+OBSERVABLES = "observables"
+#: Prefix of an output's entry: ``output:predictions`` gates ``outputs["predictions"]``.
+OUTPUT = "output:"
+
+
+def find_tolerance(tolerances: Mapping[str, Tolerance], name: str,
+                   fallback: str | None = None) -> Tolerance | None:
+    """``name``'s own tolerance, else the ``fallback`` entry, else None (not gated)."""
+    tol = tolerances.get(name)
+    if tol is None and fallback is not None:
+        tol = tolerances.get(fallback)
+    return tol
+
+
 def tolerance_for(tolerances: Mapping[str, Tolerance], metric: str) -> Tolerance:
     """``metric``'s own tolerance, else the table's ``default``."""
-    tol = tolerances.get(metric) or tolerances.get("default")
+    tol = find_tolerance(tolerances, metric, DEFAULT)
     if tol is None:
         raise KeyError(f"no tolerance for {metric!r} and no 'default' in {sorted(tolerances)}")
     return tol
+
+
+def observable_tolerance(tolerances: Mapping[str, Tolerance], name: str) -> Tolerance | None:
+    """An observable's tolerance (its own, else ``observables``), or None: not gated."""
+    return find_tolerance(tolerances, name, OBSERVABLES)
+
+
+def output_tolerance(tolerances: Mapping[str, Tolerance], name: str) -> Tolerance | None:
+    """The tolerance of output ``name`` (entry ``output:<name>``), or None: not compared."""
+    return find_tolerance(tolerances, OUTPUT + name)
 
 
 def within(obtained: np.ndarray, expected: np.ndarray, tol: Tolerance) -> np.ndarray:
