@@ -47,7 +47,8 @@ MARKERS = {
     "jax": "needs JAX (extra: jax)",
     "cuda": "needs a CUDA device; skipped without one",
     "slow": "takes more than a few seconds (tutorial-length runs)",
-    "cross_framework": "compares a tutorial's torch and MXNet ports",
+    "cross_framework": "compares a tutorial's ports in two frameworks from the same weights "
+                       "(torch with MXNet or JAX)",
     "fidelity": "compares a port with the original code it was ported from",
 }
 

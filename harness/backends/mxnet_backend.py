@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import mxnet as mx
 import numpy as np
+from mxnet import gluon, nd
 
 from harness.backends import no_cuda, parse_device
+from harness.errors import UsageError
 
 FRAMEWORK = "mxnet"
 
@@ -108,3 +111,74 @@ def distance(before: list[Any], after: list[Any]) -> float:
              for a, b in zip(after, before, strict=True)]
     return global_norm(diffs)
 
+
+# -- gluon Trainer's Adam state <-> checkpoint slots --------------------------------------
+#: gluon's (mean, var) are torch's exp_avg / exp_avg_sq: the checkpoint uses one slot name
+_ADAM_SLOTS = ("exp_avg", "exp_avg_sq")
+
+
+def adam_state(trainer: gluon.Trainer, tensors: Mapping[str, Any], port: str
+                ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """The trainer's Adam state as {slot: {storage path: NDArray}} and {"step": int}.
+
+    gluon keeps it in private members: the updater's ``states[i]`` = (mean, var), created at
+    a parameter's first update, and the optimizer's per-device ``_index_update_count[i]``
+    (Adam's t), where ``i`` is the parameter's position in the trainer."""
+    updater, opt = _single_updater(trainer, port), trainer._optimizer
+    index = {id(p): i for i, p in enumerate(trainer._params)}
+    slots: dict[str, dict[str, Any]] = {slot: {} for slot in _ADAM_SLOTS}
+    steps = {}
+    for path, param in tensors.items():
+        i, weight = index[id(param)], param.data()
+        counts = opt._all_index_update_counts.get(weight.context.device_id, {})
+        steps[path] = int(counts.get(i, opt.begin_num_update))
+        state = updater.states.get(i) or (nd.zeros_like(weight), nd.zeros_like(weight))
+        for slot, value in zip(_ADAM_SLOTS, state, strict=True):
+            slots[slot][path] = value
+    if len(set(steps.values())) > 1:
+        raise UsageError(
+            "Adam's step count differs between parameters, and a checkpoint keeps one.",
+            context={"steps": ", ".join(f"{k}={v}" for k, v in steps.items())},
+            fix="checkpoint only after steps in which every parameter had a gradient.",
+            port=port)
+    return slots, {"step": next(iter(steps.values()), 0)}
+
+
+def load_adam_state(trainer: gluon.Trainer, tensors: Mapping[str, Any],
+                     slots: Mapping[str, Mapping[str, np.ndarray]], step: int, port: str
+                     ) -> None:
+    """The trainer's state after ``step`` updates, as ``Updater.__call__`` and
+    ``Adam.update`` (MXNet 1.9.1) leave it, so the next ``trainer.step`` computes the same
+    bits as the uninterrupted run. Before the first step there is none (step 0)."""
+    updater, opt = _single_updater(trainer, port), trainer._optimizer
+    index = {id(p): i for i, p in enumerate(trainer._params)}
+    updater.states.clear()
+    updater.states_synced.clear()
+    for counts in opt._all_index_update_counts.values():
+        counts.clear()
+    opt.num_update = opt.begin_num_update
+    if step == 0:
+        return
+    for path, param in tensors.items():
+        i, weight = index[id(param)], param.data()
+        updater.states[i] = tuple(nd.array(np.asarray(slots[slot][path]), ctx=weight.context,
+                                           dtype=weight.dtype) for slot in _ADAM_SLOTS)
+        updater.states_synced[i] = True  # already on the weight's context
+        opt._set_current_context(weight.context.device_id)
+        opt._index_update_count[i] = step
+        opt.num_update = max(opt.num_update, step)
+
+
+def _single_updater(trainer: gluon.Trainer, port: str) -> Any:
+    """The trainer's one local updater. With one device gluon makes no kvstore, so the
+    updater holds the state; with several, a kvstore may hold it out of reach."""
+    if not trainer._kv_initialized:
+        trainer._init_kvstore()  # what the first trainer.step does (no kvstore on 1 device)
+    if trainer._kvstore is not None or len(trainer._updaters) != 1:
+        raise UsageError(
+            "This trainer keeps its optimizer state in a kvstore or on several devices, "
+            "which checkpoints do not cover.",
+            context={"contexts": trainer._contexts, "kvstore": trainer._kvstore},
+            fix="checkpoint a port trained on one device (--device cpu or one GPU).",
+            port=port)
+    return trainer._updaters[0]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
 
 from harness.backends import no_cuda, parse_device
+from harness.errors import UsageError
 
 FRAMEWORK = "torch"
 
@@ -124,3 +126,48 @@ def distance(before: list[torch.Tensor], after: list[torch.Tensor]) -> float:
         diffs = [a.detach().double() - b.double() for a, b in zip(after, before, strict=True)]
     return global_norm(diffs)
 
+
+# -- torch.optim.Adam's state <-> checkpoint slots (the Adam tutorials' ports share it) ----
+_ADAM_SLOTS = ("exp_avg", "exp_avg_sq")
+
+
+def adam_state(optimizer: torch.optim.Adam, tensors: Mapping[str, torch.Tensor], port: str
+                ) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
+    """``optimizer.state`` as {slot: {storage path: tensor}} and {"step": int}. Before the
+    first step torch holds no state: zero moments and step 0 say the same."""
+    slots: dict[str, dict[str, torch.Tensor]] = {slot: {} for slot in _ADAM_SLOTS}
+    steps = {}
+    for path, param in tensors.items():
+        state = optimizer.state.get(param, {})  # .get: reading must not add an entry
+        steps[path] = int(state["step"].item()) if state else 0
+        for slot in _ADAM_SLOTS:
+            slots[slot][path] = state[slot] if state else torch.zeros_like(param)
+    if len(set(steps.values())) > 1:
+        raise UsageError(
+            "Adam's step count differs between parameters, and a checkpoint keeps one.",
+            context={"steps": ", ".join(f"{k}={v}" for k, v in steps.items())},
+            fix="checkpoint only after steps in which every parameter had a gradient.",
+            port=port)
+    return slots, {"step": next(iter(steps.values()), 0)}
+
+
+def load_adam_state(optimizer: torch.optim.Adam, tensors: Mapping[str, torch.Tensor],
+                     slots: Mapping[str, Mapping[str, np.ndarray]], step: int) -> None:
+    """Adam's state after ``step`` steps, built as ``Adam._init_group`` (torch 2.13) builds
+    it, so the next ``step()`` computes the same bits as the uninterrupted run."""
+    optimizer.state.clear()  # step 0: torch holds no state before the first step
+    if step == 0:
+        return
+    groups = {id(p): group for group in optimizer.param_groups for p in group["params"]}
+    for path, param in tensors.items():
+        group = groups[id(param)]
+        # `step` is a CPU scalar of the default float dtype, on the parameter's device (and
+        # float32) only when capturable or fused: the bias corrections read it as a float
+        on_device = bool(group["capturable"] or group["fused"])
+        dtype = (torch.float64 if torch.get_default_dtype() == torch.float64 and not
+                 group["fused"] else torch.float32)
+        optimizer.state[param] = {
+            "step": torch.tensor(float(step), dtype=dtype,
+                                 device=param.device if on_device else "cpu"),
+            **{slot: torch.tensor(np.asarray(slots[slot][path]), dtype=param.dtype,
+                                  device=param.device) for slot in _ADAM_SLOTS}}

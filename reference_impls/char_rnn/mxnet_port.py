@@ -3,10 +3,10 @@
 Adapters: the loop (``train_ch8`` / ``train_epoch_ch8`` / ``predict_ch8``) is
 ``spec.Schedule``. Each statement that touches a value is d2l's (``mxnet.np``/``npx`` under
 numpy mode), so the per-epoch perplexity equals d2l's own functions bit for bit under the
-same seeds (tests/reference_impls/char_rnn/test_fidelity_mxnet.py). Numpy mode is switched on per method
-with ``mxnet.util.use_np`` instead of d2l's global ``npx.set_np()``, so other MXNet ports in
-the same process keep the legacy NDArray semantics (``use_np`` rewraps every function of a
-class as a method, hence no static methods here).
+same seeds (tests/reference_impls/char_rnn/test_fidelity_mxnet.py). Numpy mode is switched
+on per method with ``mxnet.util.use_np`` instead of d2l's global ``npx.set_np()``, so other
+MXNet ports in the same process keep the legacy NDArray semantics (``use_np`` rewraps every
+function of a class as a method, hence no static methods here).
 """
 
 from __future__ import annotations

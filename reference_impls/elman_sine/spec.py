@@ -26,7 +26,8 @@ row(s) ``W_xh`` (1, hidden) and context rows ``W_hh`` (hidden, hidden). ``W_hq``
 There are no biases.
 
 Invariants (issue 4; ``PROBE`` below, checks in harness/invariants_checks.py, tests in
-tests/reference_impls/test_invariants.py). Measured on a 2-core AMD EPYC VM, torch 2.13.0+cpu, mxnet 1.9.1, numpy 1.23.5:
+tests/reference_impls/test_invariants.py).
+Measured on a 2-core AMD EPYC VM, torch 2.13.0+cpu, mxnet 1.9.1, numpy 1.23.5:
   * cross-framework (torch vs MXNet, same random weights, drawn H 1-6, T 1-6, 40 examples):
     forward outputs, loss and gradients differ by at most 4.8e-7 absolute -> rtol 1e-5,
     atol 1e-6.
@@ -164,8 +165,17 @@ TOLERANCES = {"default": Tolerance(rtol=3e-4, atol=0.0,
 # MXNet port loaded with the torch port's initial weights, seed 0, 300 epochs: the summed
 # epoch loss differs by at most 3.2e-5 relative (epoch 221); predictions by 7.9e-6 abs.
 # Same order as the 1-ulp noise: both do float32 math with different kernels.
-CROSS_FRAMEWORK = {"default": Tolerance(rtol=3e-4, atol=0.0,
-                                        why="10x the measured 3.2e-5 (torch vs mxnet)")}
+#: Cross-framework agreement, gated over the first 60 epochs (the ci run): from epoch ~74 two
+#: of ten seeds are chaotic. Measured (tutorial, seeds 0-9, from torch's initial weights;
+#: 2-core AMD EPYC VM, torch 2.13.0, mxnet 1.9.1, jax 0.10.2): torch's own 1-ulp noise over
+#: epochs 0-59 <= 1.5e-5 and the JAX follower's gap <= 1.0e-5 (seed 9 worst), MXNet's 3.2e-5
+#: (seed 0); but seed 9's 1-ulp noise passes 3e-4 at epoch 75 and seed 4's at 112 (to 2.9
+#: and 1.7 relative), and JAX leaves 3e-4 there too (epochs 74 and 113), as any other
+#: rounding would. Past the horizon the curves are reported, not gated: seed envelopes
+#: compare distributions there.
+CROSS_FRAMEWORK = {"default": Tolerance(rtol=3e-4, atol=0.0, horizon=60,
+                                        why="10x the measured 3.2e-5 (torch vs mxnet); 60 "
+                                        "epochs: chaotic seeds' 1-ulp noise passes it at 75")}
 
 
 
@@ -210,7 +220,7 @@ def _equivalence(framework: str) -> Equivalence:
             "no output bias",
         to_b=_as_layer_params,
         tolerance=Tolerance(rtol=1e-5, atol=1e-6, why="float32; measured max abs 2.4e-7 "
-                                      "over 40 drawn examples, both frameworks"),
+                                      "over 40 drawn examples, torch and MXNet; JAX 2.4e-7"),
         batch_to_b=lambda b: {"x": b["x"][None], "y": b["y"][None], "h0": b["h0"][None]},
         outputs_to_a=lambda o: {"y": o["y"][0], "h": o["h"][0]},
         grads_to_a=_layer_grads, loss_ratio=2.0, config_b=_layer_config)
@@ -241,7 +251,7 @@ PROBE = Probe(
     # loss_and_grads cuts the context after every step (the article's loop), so its gradient
     # is the loss's full derivative for one step only; longer runs: the truncation check
     fd_sizes={"steps": 1},
-    equivalences=(_equivalence("torch"), _equivalence("mxnet")),
+    equivalences=(_equivalence("torch"), _equivalence("mxnet"), _equivalence("jax")),
 )
 
 # Checkpoint segments (issue 10): the whole 300-epoch run in CI time. Checkpoints every 20

@@ -3,7 +3,8 @@
 Not a registered port: ``harness.envelope`` uses ``SEED_BATCHED`` to record a seed
 envelope in one computation. Seed s starts from exactly the weights ``ElmanSineTorch``
 draws for s, and every step does the port's arithmetic with a leading seed axis, so each
-seed's trajectory equals its unbatched run (tests/reference_impls/elman_sine/test_torch_batched_port.py).
+seed's trajectory equals its unbatched run
+(tests/reference_impls/elman_sine/test_torch_batched_port.py).
 
 The gradient is written out instead of taken by autograd, with the same kernels autograd
 calls (pow/2 backward is ``pred - y`` exactly; ``aten.tanh_backward``; products with an
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from reference_impls._frameworks import torch_device
+from harness.backends import torch_backend as tb
 from reference_impls.elman_sine import spec
 
 
@@ -35,7 +36,7 @@ def initial_weights(config: spec.Config, seeds: Sequence[int]) -> tuple[torch.Te
 def train_seeds(config: spec.Config, seeds: Sequence[int], device: str = "cpu"
                 ) -> list[dict[str, np.ndarray]]:
     """Train every seed at once; per seed, ``{"loss": float64 array, one value per epoch}``."""
-    dev = torch_device(device)
+    dev = tb.device(device)
     data = spec.make_data(config)
     x = torch.from_numpy(data["x"]).to(dev)  # (T, 1)
     y = torch.from_numpy(data["y"]).to(dev)  # (T, 1)

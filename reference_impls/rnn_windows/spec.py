@@ -95,10 +95,13 @@ above.) Its moments also round differently. The MXNet port keeps MXNet's own Ada
 effect is inside CROSS_FRAMEWORK below.
 
 Invariants (issue 4; ``PROBE`` below, checks in harness/invariants_checks.py, tests in
-tests/reference_impls/test_invariants.py). Measured on a 2-core AMD EPYC VM, torch 2.13.0+cpu, mxnet 1.9.1, numpy 1.23.5:
+tests/reference_impls/test_invariants.py).
+Measured on a 2-core AMD EPYC VM, torch 2.13.0+cpu, mxnet 1.9.1, numpy 1.23.5:
   * cross-framework (same random weights, drawn B 1-4, T 1-6, I 1-3, H 1-8, 40 examples
     per pair): max abs 4.8e-7 (default) and 2.6e-6 ("last", where it needs rtol 1.6e-6 at
-    atol 1e-6, d loss / d b_xh) -> rtol 1e-5, atol 1e-6.
+    atol 1e-6, d loss / d b_xh). JAX and more draws widen the "last" tail (200-800 draws:
+    rtol 1.2e-5 needed; one Hypothesis draw 4.8e-5), all float32 rounding of the last
+    step's gradient sums -> rtol 1e-4, atol 1e-6 (a wrong op is off by O(1)).
   * truncation: ``hidden.detach()`` between windows leaves exactly zero gradient on the
     previous window's state (both frameworks, both variants).
   * threads: the short run (2 epochs of 95 windows) is bitwise identical with 1 and 2
@@ -295,10 +298,12 @@ PROBE = Probe(
     output_shapes=lambda s: {"y": (s["batch"] * s["steps"], 1),
                              "h": (1, s["batch"], s["hidden"])},
     layout="batch-first (NTC) x (B, T, I); outputs (B*T, 1); state (1, B, H)",
-    cross_tolerance=Tolerance(rtol=1e-5, atol=1e-6,
-                              why="measured over 40 drawn examples per pair: max abs 4.8e-7 "
-                              "(default), 2.6e-6 (last: needs rtol 1.6e-6 at atol 1e-6, grad "
-                              "b_xh); rtol 1e-5 = 6x margin"),
+    cross_tolerance=Tolerance(rtol=1e-4, atol=1e-6,
+                              why="float32 rounding; measured over 200 drawn examples per "
+                              "pair (800 for torch-last vs jax-last): default max abs 9.5e-7 "
+                              "(within atol); last needs rtol 1.3e-6 (mxnet), 1.2e-5 (jax, "
+                              "max abs 8.6e-6, grad b_xh) at atol 1e-6, and a Hypothesis draw "
+                              "once needed 4.8e-5: rtol 1e-4 = 2x that worst draw"),
     device_tolerance=Tolerance(rtol=1e-4, atol=6e-5,
         why=(
         "measured one step: atol needed at rtol 1e-4 is 8.2e-6 "

@@ -83,7 +83,8 @@ max over steps of |a - b| / |b| of the per-step loss):
   tutorial 1.0 s / 0.22 s.
 
 Invariants (issue 4; ``PROBE`` below, checks in harness/invariants_checks.py, tests in
-tests/reference_impls/test_invariants.py). Measured on a 2-core AMD EPYC VM, torch 2.13.0+cpu, mxnet 1.9.1, numpy 1.23.5:
+tests/reference_impls/test_invariants.py).
+Measured on a 2-core AMD EPYC VM, torch 2.13.0+cpu, mxnet 1.9.1, numpy 1.23.5:
   * cross-framework (same random weights, drawn B 1-4, T 1-8, I 1-3, H 1-8, 40 examples):
     forward, loss and gradients within 4.8e-7 absolute -> rtol 1e-5, atol 1e-6. (The
     trajectory gap in CROSS_FRAMEWORK is Adam's eps placement, not these ops.)

@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 from harness.backends import torch_backend as tb
-from harness.errors import UsageError
 from harness.interface import Batch, Params
 from reference_impls.sin_cos import spec
 
@@ -96,11 +95,11 @@ class SinCosTorch:
     # -- checkpoint members (SpecPort.checkpoint / restore) ------------------------------
     def optimizer_state(self) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
         """Adam's moments by storage path, and its step count (every parameter's)."""
-        return _adam_state(self.optimizer, self.tensors(), self.port_id)
+        return tb.adam_state(self.optimizer, self.tensors(), self.port_id)
 
     def load_optimizer_state(self, slots: Mapping[str, Mapping[str, np.ndarray]],
                              scalars: Mapping[str, Any]) -> None:
-        _load_adam_state(self.optimizer, self.tensors(), slots, int(scalars["step"]))
+        tb.load_adam_state(self.optimizer, self.tensors(), slots, int(scalars["step"]))
 
     def state_from_numpy(self, parts: list[np.ndarray]) -> list[torch.Tensor]:
         """The carried h_state (1, 1, H) as ``cut`` leaves it: graph-free, own memory."""
@@ -152,49 +151,3 @@ def _required(value: torch.Tensor | None, why: str) -> torch.Tensor:
     if value is None:
         raise ValueError(why)
     return value
-
-
-# -- Adam's state <-> checkpoint slots ---------------------------------------------------
-_ADAM_SLOTS = ("exp_avg", "exp_avg_sq")
-
-
-def _adam_state(optimizer: torch.optim.Adam, tensors: Mapping[str, torch.Tensor], port: str
-                ) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
-    """``optimizer.state`` as {slot: {storage path: tensor}} and {"step": int}. Before the
-    first step torch holds no state: zero moments and step 0 say the same."""
-    slots: dict[str, dict[str, torch.Tensor]] = {slot: {} for slot in _ADAM_SLOTS}
-    steps = {}
-    for path, param in tensors.items():
-        state = optimizer.state.get(param, {})  # .get: reading must not add an entry
-        steps[path] = int(state["step"].item()) if state else 0
-        for slot in _ADAM_SLOTS:
-            slots[slot][path] = state[slot] if state else torch.zeros_like(param)
-    if len(set(steps.values())) > 1:
-        raise UsageError(
-            "Adam's step count differs between parameters, and a checkpoint keeps one.",
-            context={"steps": ", ".join(f"{k}={v}" for k, v in steps.items())},
-            fix="checkpoint only after steps in which every parameter had a gradient.",
-            port=port)
-    return slots, {"step": next(iter(steps.values()), 0)}
-
-
-def _load_adam_state(optimizer: torch.optim.Adam, tensors: Mapping[str, torch.Tensor],
-                     slots: Mapping[str, Mapping[str, np.ndarray]], step: int) -> None:
-    """Adam's state after ``step`` steps, built as ``Adam._init_group`` (torch 2.13) builds
-    it, so the next ``step()`` computes the same bits as the uninterrupted run."""
-    optimizer.state.clear()  # step 0: torch holds no state before the first step
-    if step == 0:
-        return
-    groups = {id(p): group for group in optimizer.param_groups for p in group["params"]}
-    for path, param in tensors.items():
-        group = groups[id(param)]
-        # `step` is a CPU scalar of the default float dtype, on the parameter's device (and
-        # float32) only when capturable or fused: the bias corrections read it as a float
-        on_device = bool(group["capturable"] or group["fused"])
-        dtype = (torch.float64 if torch.get_default_dtype() == torch.float64 and not
-                 group["fused"] else torch.float32)
-        optimizer.state[param] = {
-            "step": torch.tensor(float(step), dtype=dtype,
-                                 device=param.device if on_device else "cpu"),
-            **{slot: torch.tensor(np.asarray(slots[slot][path]), dtype=param.dtype,
-                                  device=param.device) for slot in _ADAM_SLOTS}}
