@@ -198,12 +198,15 @@ def compare_output(name: str, obtained: Any, expected: Any, tol: Tolerance) -> O
 
 
 def compare_outputs(obtained: Mapping[str, Any], expected: Mapping[str, Any],
-                    tolerances: Mapping[str, Tolerance]) -> tuple[OutputComparison, ...]:
-    """Every output of ``expected`` that ``tolerances`` names (``output:<name>``)."""
+                    tolerances: Mapping[str, Tolerance], epochs: int | None = None
+                    ) -> tuple[OutputComparison, ...]:
+    """Every output of ``expected`` that ``tolerances`` names (``output:<name>``). Outputs
+    are what a run shows after its last epoch: after ``epochs`` epochs, an output whose
+    tolerance has a ``horizon`` below that is past it and not compared."""
     results = []
     for name in expected:
         tol = output_tolerance(tolerances, name)
-        if tol is not None:
+        if tol is not None and (epochs is None or tol.gated(epochs) == epochs):
             results.append(compare_output(name, obtained.get(name), expected[name], tol))
     return tuple(results)
 
@@ -238,6 +241,8 @@ def compare_trajectories(obtained: Trajectory, expected: Trajectory, metrics: Se
     expected_epochs = expected.num_epochs
     if prefix and obtained.num_epochs <= expected_epochs:
         expected_epochs = obtained.num_epochs
-    compared = compare_outputs(obtained.outputs, expected.outputs, tolerances) if outputs else ()
+    compared = (compare_outputs(obtained.outputs, expected.outputs, tolerances,
+                                max(obtained.num_epochs, expected.num_epochs))
+                if outputs else ())
     return Comparison(obtained.port_id, obtained.profile, tuple(results),
                       obtained.num_epochs, expected_epochs, tuple(observed), compared)

@@ -22,7 +22,9 @@ class Tolerance:
     atol: float = 0.0
     why: str = ""
     #: Epochs from ``horizon`` on are reported but not gated (chaotic divergence late in
-    #: training, where cross-machine rounding noise outgrows any useful tolerance).
+    #: training, where cross-machine rounding noise outgrows any useful tolerance); an
+    #: output (shown after the last epoch) is compared only in runs of at most ``horizon``
+    #: epochs.
     horizon: int | None = None
 
     def gated(self, n: int) -> int:

@@ -119,3 +119,12 @@ def test_a_missing_or_extra_element_fails_where_it_is():
     assert (extra.passed, extra.path, extra.expected) == (False, ("b",), None)
     nested = compare_output("p", {"10": {"t": "abc"}}, {"10": {"t": "abd"}}, tol)
     assert (nested.path, nested.char) == (("10", "t"), 2)
+
+
+def test_an_output_past_its_tolerance_horizon_is_not_compared():
+    from harness.compare import compare_outputs
+
+    tol = {"output:p": Tolerance(rtol=0.0, horizon=5, why="chaotic after epoch 5")}
+    assert len(compare_outputs({"p": "b"}, {"p": "a"}, tol, epochs=5)) == 1
+    assert compare_outputs({"p": "b"}, {"p": "a"}, tol, epochs=6) == ()
+    assert not compare_outputs({"p": "b"}, {"p": "a"}, tol)[0].passed
