@@ -126,8 +126,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-segments", action="store_true",
                    help="skip the checkpoint segments (gate the profile's own run only)")
     p.add_argument("--envelope", action="store_true",
-                   help="classify each run against its seed envelope (recorded with record "
-                   "--seeds): inside (noise) or a regression, with the epochs it leaves it")
+                   help="check against each port's seed envelope (recorded with record "
+                   "--seeds): the golden seed's run against the per-epoch band (inside, or "
+                   "the epochs it leaves it), and the envelope's seeds trained again, their "
+                   "final figure and area against the recorded ones by a two-sided "
+                   "Mann-Whitney U test (alpha 0.01 per port): 'same distribution (p = ...)' "
+                   "or 'shifted by x (p = ...)', exit 1. With --all, ports without an "
+                   "envelope at the profile are skipped")
+    p.add_argument("--seeds", type=int, default=None, metavar="K",
+                   help="with --envelope: train only the envelope's first K seeds (default: "
+                   "all N it records); fewer seeds detect only larger shifts")
+    p.add_argument("--no-batch", action="store_true",
+                   help="with --envelope: one run per seed even where a seed-batched trainer "
+                   "exists")
     p.add_argument("--allow-empty", action="store_true",
                    help="exit 0 when nothing was checked (every port skipped: its framework "
                    "is not installed here); without it such a check exits 2")
@@ -185,6 +196,11 @@ def main(argv: Sequence[str] | None = None,
 def check_arguments(args: argparse.Namespace) -> None:
     """Refuse numbers no command can use, naming the valid range, before anything runs."""
     check_seed(getattr(args, "seed", None), "--seed")
+    if getattr(args, "command", None) == "check" and not args.envelope and (
+            args.seeds is not None or args.no_batch):
+        raise UsageError("--seeds and --no-batch apply to check --envelope only.",
+                         context={"--seeds": args.seeds, "--no-batch": args.no_batch},
+                         fix="add --envelope, or drop them.")
     workers = getattr(args, "workers", None)
     if workers == 0 and getattr(args, "executor", None) == "dask":
         raise UsageError("--workers 0 (train in this process) applies to --executor local; a "

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from harness.cli._console import err, out, sweep_progress
 from harness.cli._gating import error_detail, error_row
-from harness.errors import EXIT_REGRESSION, HarnessError, UsageError
+from harness.errors import EXIT_REGRESSION, EXIT_USAGE, HarnessError, UsageError
 from harness.golden import GoldenStore
 from harness.registry import Registry, Selection
 
@@ -57,45 +57,82 @@ def record_envelopes(args: argparse.Namespace, registry: Registry, store: Golden
 
 def check_envelopes(args: argparse.Namespace, registry: Registry, store: GoldenStore,
                     selection: Selection) -> int:
-    from harness.sweep import EnvelopeCheck, check_envelopes
+    """Each port's K seeds against its envelope; with --all, a port without an envelope at
+    this profile is skipped with the command that records one. Returns the worst exit
+    code and the number of ports checked (a check of none exits 2: ``_nothing_checked``)."""
+    from harness.golden import ALPHA, STAT_TEST
+    from harness.sweep import EnvelopeCheck, EnvelopeSkipped, check_envelopes
 
-    table = Table("port", "profile", "envelope", "outside at epochs", "seeds",
+    table = Table("port", "profile", "band", "outside at epochs", "seeds", "outcomes",
                   "single-seed golden", "final", title=f"rnn-harness check --envelope "
-                  f"({args.profile})")
+                  f"({args.profile}): per-epoch band, and {STAT_TEST} of each metric's final "
+                  f"figure and area, alpha {ALPHA:g} per port")
     with sweep_progress(f"check --envelope ({args.profile})") as bar:
         done = check_envelopes(selection.ports, args.profile, store, device=args.device,
-                               executor=executor(args), registry=registry, on_result=bar)
+                               executor=executor(args), registry=registry, on_result=bar,
+                               seeds=args.seeds, batched=not args.no_batch,
+                               skip_missing=args.all)
     worst = 0
     errors: dict[str, list[str]] = {}
     for port_id, res in done.items():
-        if not isinstance(res, EnvelopeCheck):
-            table.add_row(*error_row(port_id, args.profile, "ERROR", res.summary)[:7])
+        if isinstance(res, EnvelopeSkipped):
+            table.add_row(port_id, args.profile, "skipped\nno envelope at this profile",
+                          "", "", f"record one: {res.reason.fix}", "", "")
+        elif isinstance(res, EnvelopeCheck):
+            worst = max(worst, _envelope_row(port_id, args.profile, res, store, table))
+        else:
+            table.add_row(*error_row(port_id, args.profile, "ERROR", res.summary))
             errors.setdefault(error_detail(res), []).append(port_id)
             worst = max(worst, res.exit_code)
-            continue
-        worst = max(worst, _envelope_row(port_id, args.profile, res, store, table))
     for port_id in selection.skipped:
         fw = registry.get(port_id).framework
         table.add_row(port_id, args.profile, f"skipped (pip install 'rnn-harness[{fw}]')",
-                      "", "", "", "")
+                      *[""] * 5)
     out.print(table)
     for detail, ids in errors.items():
         err.print(f"ERROR in {', '.join(ids)}:\n{detail}")
-    return worst
+    checked = [p for p, r in done.items() if not isinstance(r, EnvelopeSkipped)]
+    return worst if checked else max(worst, _nothing_enveloped(args, list(done)))
+
+
+def _nothing_enveloped(args: argparse.Namespace, done: list[str]) -> int:
+    """Every selected port lacked an envelope: 2 (the check proved nothing), or 0 with
+    --allow-empty."""
+    if args.allow_empty or not done:
+        return 0
+    err.print(str(UsageError(
+        f"Nothing was checked: no selected port has a seed envelope at profile "
+        f"{args.profile!r}.", context={"skipped": ", ".join(done)},
+        fix=f"record envelopes (`rnn-harness record --all --profile {args.profile} "
+        "--seeds 16`), or pass --allow-empty where an empty check is expected.")),
+        markup=False)
+    return EXIT_USAGE
 
 
 def _envelope_row(port_id: str, profile: str, res: EnvelopeCheck, store: GoldenStore,
                   table: Table) -> int:
-    from harness.golden import epoch_ranges, verdict_message
+    from harness.golden import epoch_ranges, outcome_message, verdict_message
 
-    verdict, golden = res.verdict, res.golden
+    verdict, golden, stats = res.verdict, res.golden, res.outcomes
+    path = store.path(port_id, profile)
     if not verdict.inside:
-        err.print(verdict_message(verdict, store.path(port_id, profile)), markup=False)
+        err.print(verdict_message(verdict, path), markup=False)
+    if stats is not None and not stats.same:
+        err.print(outcome_message(stats, path), markup=False)
+    if res.note is not None:
+        err.print(f"note: {res.note}", markup=False)
     single = ("none recorded" if golden is None else "pass" if golden.passed else
               f"REGRESSION (epoch {golden.first_divergent_epoch}, "
               f"max rel err {golden.max_rel_error:.2g})")
     final = ", ".join(f"{k} {v[-1]:.5g}" for k, v in res.obtained.metrics.items()
                       if k in res.envelope.metrics)
+    if stats is None:
+        cell, k = "not tested (re-record the envelope)", 1
+    else:
+        k = stats.tests[0].new.size
+        cell = (("" if stats.same else "SHIFTED: ") + stats.summary() + "\ndetects " +
+                ", ".join(f"{t.metric} {t.outcome} {t.detectable:.2g}" for t in stats.tests))
     table.add_row(port_id, profile, "inside" if verdict.inside else "REGRESSION",
-                  epoch_ranges(verdict.outside_epochs), str(verdict.seeds), single, final)
-    return 0 if verdict.inside else EXIT_REGRESSION
+                  epoch_ranges(verdict.outside_epochs), f"{k} of {verdict.seeds}", cell,
+                  single, final)
+    return 0 if res.passed else EXIT_REGRESSION

@@ -3,21 +3,33 @@ with its golden (``resolve`` -> ``gate`` -> ``Verdict``; ``record`` writes golde
 
 from harness.golden._codec import FileKind, Where, atomic_write, csv_text, meta_text, npz_bytes
 from harness.golden._envelope import (
+    ALPHA,
     BAND_STDS,
     ENVELOPE,
     ENVELOPE_FILE,
     ENVELOPE_META_FILE,
+    OUTCOMES,
+    POWER,
+    STAT_TEST,
     STATS,
     Envelope,
     EnvelopeVerdict,
     MetricVerdict,
+    OutcomeTest,
+    OutcomeVerdict,
     band,
     build_envelope,
     classify,
+    compare_outcomes,
+    detectable_shift,
     envelope_files,
     epoch_ranges,
+    outcome_message,
+    outcomes_of,
+    rank_test_p,
     read_envelope,
     record_envelope_command,
+    rerecord_note,
     verdict_message,
     write_envelope,
 )
@@ -64,6 +76,9 @@ from harness.golden._store import (
 )
 
 __all__ = [
+    "ALPHA", "OUTCOMES", "POWER", "STAT_TEST", "OutcomeTest", "OutcomeVerdict",
+    "compare_outcomes", "detectable_shift", "outcome_message", "outcomes_of", "rank_test_p",
+    "rerecord_note",
     "SEED_RANGE", "check_seed", "obtained_fallback_dir",
     "SEGMENT_PROFILE", "SegmentVerdict", "gate_segments", "read_segments",
     "record_golden_segments", "record_segments_command", "stored_segments", "write_segments",

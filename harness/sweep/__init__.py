@@ -3,9 +3,11 @@ and the seed envelopes recorded and checked through them."""
 
 from harness.sweep._envelope import (
     EnvelopeCheck,
+    EnvelopeSkipped,
     SeedBatchedFn,
     check_envelope,
     check_envelopes,
+    check_seeds,
     envelope_seeds,
     find_seed_batched,
     record_envelope,
@@ -32,7 +34,8 @@ from harness.sweep._executor import (
 )
 
 __all__ = [
-    "EXECUTORS", "WORKER_ENV", "DaskExecutor", "EnvelopeCheck", "Executor", "Job", "JobFailure",
+    "EXECUTORS", "WORKER_ENV", "DaskExecutor", "EnvelopeCheck", "EnvelopeSkipped",
+    "check_seeds", "Executor", "Job", "JobFailure",
     "LocalExecutor", "Outcome", "ResultFn", "SeedBatchedFn", "SweepResult", "Task",
     "check_envelope", "check_envelopes", "check_scheduler", "default_workers", "envelope_seeds",
     "find_seed_batched", "make_executor", "record_envelope", "record_envelopes", "run_job",
