@@ -3,6 +3,8 @@ golden and the seed envelope agree, and where they disagree (noise vs regression
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from harness.cli import main
@@ -85,3 +87,80 @@ def test_a_failed_seed_writes_no_envelope_and_names_the_seed(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "1 of 4 runs failed" in err and "seed 3" in err and "PortCrashError" in err
     assert not list(tmp_path.rglob("envelope.*"))
+
+
+# ---------------------------------------------------------------- the statistical verdict
+
+
+def row_of(out, port="noisy/numpy"):
+    """The table's first line for ``port`` (cells wrap onto the lines below it)."""
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if f" {port} " in line)
+    return " ".join(lines[at:at + 3])
+
+
+def test_the_same_port_is_the_same_distribution_with_p_one(root, capsys):
+    assert run(["check", "noisy/numpy", "--envelope"], root) == 0
+    row = row_of(capsys.readouterr().out)
+    assert "same distribution (p = 1)" in row and "16 of 16" in row
+
+
+def test_a_shift_inside_the_band_is_caught_by_the_outcomes(root, capsys):
+    assert run(["check", "noisy/numpy", "--envelope"], root, "ShiftedPort") == 1
+    captured = capsys.readouterr()
+    row = row_of(captured.out)
+    assert "inside" in row and "SHIFTED: shifted by +" in row  # the band alone passes it
+    assert "are shifted by +" in captured.err and "Mann-Whitney" in captured.err
+    assert "SHIFTED loss final: recorded median" in captured.err
+
+
+def test_k_seeds_of_the_envelope_are_trained_and_named(root, capsys):
+    assert run(["check", "noisy/numpy", "--envelope", "--seeds", "4"], root) == 0
+    assert "4 of 16" in row_of(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["check", "noisy/numpy", "--envelope", "--seeds", "17"], "valid range: 2..16"),
+    (["check", "noisy/numpy", "--seeds", "4"], "apply to check --envelope only"),
+])
+def test_bad_check_seeds_exit_2(root, capsys, argv, needle):
+    assert run(argv, root) == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_an_old_envelope_says_re_record_and_keeps_its_band_verdict(root, capsys):
+    path = root / "noisy" / "numpy" / "ci" / "envelope.json"
+    meta = json.loads(path.read_text())
+    del meta["outcomes"], meta["outcomes_sha256"]
+    path.write_text(json.dumps(meta))
+    assert run(["check", "noisy/numpy", "--envelope"], root, "ShiftedPort") == 0
+    captured = capsys.readouterr()
+    assert "not tested (re-record the envelope)" in row_of(captured.out)
+    assert "re-record the envelope for the statistical verdict: rnn-harness record " \
+           "noisy/numpy --profile ci --seeds 16" in " ".join(captured.err.split())
+    assert run(["check", "noisy/numpy", "--envelope"], root, "LateBlowUpPort") == 1
+
+
+def run_two(argv, root):
+    """The noisy port and a second one (noisy/numpy-other) that has no envelope."""
+    return main([*argv, "--golden-dir", str(root)],
+                registry_factory=lambda: registry_of("NoisyPort", "other"))
+
+
+def test_all_skips_ports_without_an_envelope_and_checks_the_rest(root, capsys):
+    assert run_two(["check", "--all", "--envelope"], root) == 0
+    out = capsys.readouterr().out
+    assert "same distribution" in row_of(out)
+    skipped = row_of(out, "noisy/numpy-other")
+    assert "skipped" in skipped and "no envelope" in skipped
+
+
+def test_all_with_no_envelope_anywhere_checked_nothing(tmp_path, capsys):
+    assert run_two(["check", "--all", "--envelope"], tmp_path) == 2
+    assert "Nothing was checked: no selected port has a seed envelope" in capsys.readouterr().err
+    assert run_two(["check", "--all", "--envelope", "--allow-empty"], tmp_path) == 0
+
+
+def test_a_named_port_without_an_envelope_is_still_an_error(root, capsys):
+    assert run_two(["check", "noisy/numpy-other", "--envelope"], root) == 2
+    assert "--seeds 32" in capsys.readouterr().err

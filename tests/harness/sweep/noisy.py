@@ -70,6 +70,14 @@ class SlowerPort(NoisyPort):
         return self.amplitude * np.exp(-0.7 * self.config.rate * epochs) * (1 + 0.01 * self.z)
 
 
+class ShiftedPort(NoisyPort):
+    """Every seed's loss 10 % higher: two seed spreads (5 %) in the outcomes, yet the golden
+    seed's run (amplitude 1.006) stays inside the band (mean + 3 std is about 1.15)."""
+
+    def losses(self) -> np.ndarray:
+        return super().losses() * 1.1
+
+
 class LateBlowUpPort(NoisyPort):
     """Identical to NoisyPort, except the loss triples from epoch 8 on (past the horizon)."""
 
@@ -85,6 +93,10 @@ SPEC = TutorialSpec(name="noisy", source="tests/harness/sweep/noisy.py", profile
                     tolerances={"default": Tolerance(rtol=1e-6, horizon=8)})
 
 
-def registry_of(cls: str = "NoisyPort") -> Registry:
-    return Registry([PortEntry("noisy", "numpy", "", f"tests.harness.sweep.noisy:{cls}")],
-                    {"noisy": "tests.harness.sweep.noisy:SPEC"})
+def registry_of(cls: str = "NoisyPort", *variants: str) -> Registry:
+    """The noisy port as ``cls``, and one more port ``noisy/numpy-<variant>`` (NoisyPort)
+    per variant."""
+    extra = [PortEntry("noisy", "numpy", v, "tests.harness.sweep.noisy:NoisyPort")
+             for v in variants]
+    return Registry([PortEntry("noisy", "numpy", "", f"tests.harness.sweep.noisy:{cls}"),
+                     *extra], {"noisy": "tests.harness.sweep.noisy:SPEC"})

@@ -15,11 +15,16 @@ from harness.errors import (
     UsageError,
 )
 from harness.golden import (
+    ALPHA,
+    POWER,
     GoldenStore,
     build_envelope,
     classify,
+    compare_outcomes,
+    detectable_shift,
     epoch_ranges,
     load_envelope,
+    rank_test_p,
     read_envelope,
     resolve,
     write_envelope,
@@ -27,8 +32,8 @@ from harness.golden import (
 from harness.interface import Tolerance, Trajectory
 from harness.runner import run_port
 from harness.sweep import LocalExecutor, record_envelope
-from tests.harness.sweep.noisy import SPEC, registry_of
 from tests.fakes import changed_config_registry, fake_registry
+from tests.harness.sweep.noisy import SPEC, registry_of
 
 TOL = {"default": Tolerance(rtol=1e-6)}
 
@@ -134,3 +139,85 @@ def test_write_envelope_leaves_no_temp_files(store, recorded):
     write_envelope(store, recorded)
     names = sorted(p.name for p in store.path("noisy/numpy", "ci").iterdir())
     assert names == ["envelope.csv", "envelope.json"]
+
+
+# ---------------------------------------------------------------- per-seed outcomes
+
+
+def test_envelope_stores_each_seeds_final_and_area_and_reads_them_back_bitwise(store, recorded):
+    runs = [run_port("noisy/numpy", "ci", seed=s, registry=registry_of()) for s in range(16)]
+    final = np.array([r.metrics["loss"][-1] for r in runs])
+    area = np.array([np.mean(r.metrics["loss"]) for r in runs])
+    np.testing.assert_array_equal(recorded.outcomes["loss"]["final"], final)
+    np.testing.assert_array_equal(recorded.outcomes["loss"]["area"], area)
+    back = read_envelope(store, "noisy/numpy", "ci").outcomes
+    for outcome, values in recorded.outcomes["loss"].items():
+        np.testing.assert_array_equal(back["loss"][outcome], values)
+
+
+def strip_outcomes(store):
+    """Make the stored envelope one recorded before per-seed outcomes were stored."""
+    path = store.path("noisy/numpy", "ci") / "envelope.json"
+    meta = json.loads(path.read_text())
+    del meta["outcomes"], meta["outcomes_sha256"]
+    path.write_text(json.dumps(meta))
+
+
+def test_an_envelope_from_before_outcomes_still_reads_its_band(store, recorded):
+    strip_outcomes(store)
+    back = read_envelope(store, "noisy/numpy", "ci")
+    assert back.outcomes is None
+    np.testing.assert_array_equal(back.stats["loss"]["mean"], recorded.stats["loss"]["mean"])
+    assert compare_outcomes(back, recorded.outcomes) is None
+
+
+def test_hand_edited_outcomes_are_refused(store, recorded):
+    path = store.path("noisy/numpy", "ci") / "envelope.json"
+    meta = json.loads(path.read_text())
+    meta["outcomes"]["loss"]["final"][3] *= 0.5
+    path.write_text(json.dumps(meta))
+    with pytest.raises(GoldenCorruptError, match="per-seed outcomes differ"):
+        read_envelope(store, "noisy/numpy", "ci")
+
+
+def test_the_same_seeds_reproduced_are_the_same_distribution_with_p_one(recorded):
+    verdict = compare_outcomes(recorded, recorded.outcomes)
+    assert verdict.same and verdict.p == 1.0
+    assert verdict.summary() == "same distribution (p = 1)"
+    assert [t.alpha for t in verdict.tests] == [ALPHA / 2] * 2  # Bonferroni: final, area
+
+
+def test_a_shift_of_two_seed_spreads_is_reported_with_its_size(recorded):
+    final = recorded.outcomes["loss"]["final"]
+    shifted = {"loss": {**recorded.outcomes["loss"], "final": final + 2 * final.std()}}
+    verdict = compare_outcomes(recorded, shifted)
+    assert not verdict.same and verdict.p < ALPHA / 2
+    assert [t.shifted for t in verdict.tests] == [True, False]  # final, area
+    assert verdict.summary().startswith(f"shifted by {2 * final.std():+.3g} (")
+    assert "in loss final (p = " in verdict.summary()
+
+
+def test_one_non_finite_new_outcome_is_a_shift(recorded):
+    new = {"loss": {o: v.copy() for o, v in recorded.outcomes["loss"].items()}}
+    new["loss"]["final"][0] = np.nan
+    assert not compare_outcomes(recorded, new).same
+
+
+def test_the_stated_detectable_shift_is_detected_with_the_stated_power():
+    """Independent samples from the spread the shift was computed from: rejected in about
+    POWER of the trials at the stated shift, far less often at half of it."""
+    rng = np.random.default_rng(7)
+    recorded = rng.lognormal(size=24)
+    alpha = 0.005
+    shift = detectable_shift(recorded, 12, alpha)
+    old = rng.choice(recorded, size=(2000, 24))
+    new = rng.choice(recorded, size=(2000, 12))
+    at_shift = np.mean(rank_test_p(old, new + shift) < alpha)
+    at_half = np.mean(rank_test_p(old, new + shift / 2) < alpha)
+    assert abs(at_shift - POWER) < 0.05 and at_half < POWER - 0.3
+
+
+def test_fewer_new_seeds_need_a_larger_shift():
+    recorded = np.random.default_rng(3).normal(size=32)
+    assert detectable_shift(recorded, 4, 0.005) > detectable_shift(recorded, 32, 0.005) > 0
+    assert detectable_shift(np.ones(8), 8, 0.005) == 0.0  # no spread: any shift shows

@@ -9,8 +9,8 @@ import pytest
 from harness.registry import PortEntry, Registry
 from harness.runner import run_port
 from harness.sweep import DaskExecutor, Job, JobFailure, LocalExecutor, seed_jobs
-from tests.harness.sweep.workers import BAD_SEED, crash_registry, killer_registry
 from tests.fakes import fake_registry
+from tests.harness.sweep.workers import BAD_SEED, crash_registry, killer_registry
 
 SEEDS = range(6)
 
