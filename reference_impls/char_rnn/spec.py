@@ -431,6 +431,17 @@ TOLERANCES = {
                          why="ci: 1-ulp noise <= 6.8e-6, lr*1.01 >= 9.9e-4"),
     "perplexity": Tolerance(rtol=1e-4, atol=0.0, horizon=HORIZON,
                             why="ci: 1-ulp noise <= 6.8e-6, lr*1.01 >= 9.9e-4 per epoch"),
+    # issue 10: observables on the same 5 epochs, weights +1 ulp (noise) vs lr x 1.001,
+    # worst / weakest of the six ports (mxnet-concise's noise, torch-concise's signal; 2-core
+    # AMD EPYC, torch 2.13.0, mxnet 1.9.1, jax 0.10.2); each rtol ~10x that noise
+    "grad_norm_mean": Tolerance(rtol=3e-3, horizon=HORIZON, why="noise 2.4e-4, signal 4.9e-3"),
+    "grad_norm_max": Tolerance(rtol=1e-2, horizon=HORIZON, why="noise 9.6e-4, signal 9.5e-3"),
+    "param_norm": Tolerance(rtol=3e-4, horizon=HORIZON, why="noise 2.8e-5, signal 1.3e-4"),
+    "update_norm_mean": Tolerance(rtol=3e-3, horizon=HORIZON, why="noise 2.4e-4, signal 5.9e-3"),
+    "clip_fraction": Tolerance(rtol=0.0, horizon=HORIZON, why="a clip decision is exact"),
+    # greedy text, exactly; a 500-epoch run's text lies past the chaotic horizon
+    "output:predictions": Tolerance(rtol=0.0, horizon=HORIZON, why="greedy argmax text"),
+    "output:logged": Tolerance(rtol=0.0, horizon=HORIZON, why="greedy argmax text"),
 }
 
 #: Cross-framework: the MXNet port loaded with the torch port's initial weights (concise

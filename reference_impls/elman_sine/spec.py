@@ -159,8 +159,32 @@ class Schedule:
 #   torch  ci/tutorial        1.2e-6 / 3.1e-5          1.3e-2 / 7.2e-2
 #   mxnet  ci/tutorial        1.2e-6 / 2.4e-5          7.3e-3 / 1.5e-2
 # rtol 3e-4 sits 10x above the worst noise and 24x below the weakest signal.
-TOLERANCES = {"default": Tolerance(rtol=3e-4, atol=0.0,
-                                   why="10x the 1-ulp noise (3.1e-5), 1/24 of a 1% lr change")}
+# Observables and the prediction pass (issue 10), measured the same way with lr x 1.001
+# (2-core AMD EPYC, torch 2.13.0, mxnet 1.9.1, jax 0.10.2), worst noise / weakest signal
+# over the three ports, relative (predictions absolute: values cross 0):
+#                      ci (60 epochs)           tutorial (300 epochs)
+#   grad_norm_mean     5.0e-6 / 3.3e-4          1.5e-5 / 5.1e-4
+#   grad_norm_max      6.5e-6 / 3.9e-4          2.0e-5 / 1.5e-3
+#   param_norm         9.5e-8 / 5.3e-5          9.9e-7 / 7.3e-5
+#   update_norm_mean   4.7e-6 / 9.2e-4          1.5e-5 / 1.1e-3
+#   predictions (abs)  1.2e-6 / 5.9e-5          9.7e-6 / 1.3e-4
+# The tutorial's figures (loss: 3.1e-5 / 1.5e-3 at lr x 1.001) fix the shared table; ci's
+# smaller noise gets its own, so the ci prefix catches lr +0.1 % in every column.
+TOLERANCES = {
+    "default": Tolerance(rtol=3e-4, atol=0.0,
+                         why="10x the 1-ulp noise (3.1e-5), 1/24 of a 1% lr change"),
+    "observables": Tolerance(rtol=3e-4, why="tutorial noise <= 2.0e-5, signal >= 5.1e-4"),
+    "param_norm": Tolerance(rtol=1e-5, why="tutorial noise 9.9e-7, signal >= 7.3e-5"),
+    "clip_fraction": Tolerance(rtol=0.0, why="the article does not clip: always 0"),
+    "output:predictions": Tolerance(rtol=0.0, atol=1e-4,
+                                    why="tutorial noise 9.7e-6 abs, signal >= 1.3e-4 abs"),
+}
+PROFILE_TOLERANCES = {"ci": {
+    "observables": Tolerance(rtol=7e-5, why="ci noise <= 6.5e-6, signal >= 3.3e-4"),
+    "param_norm": Tolerance(rtol=1e-6, why="ci noise 9.5e-8, signal >= 5.3e-5"),
+    "output:predictions": Tolerance(rtol=0.0, atol=1.2e-5,
+                                    why="ci noise 1.2e-6 abs, signal >= 5.9e-5 abs"),
+}}
 
 # MXNet port loaded with the torch port's initial weights, seed 0, 300 epochs: the summed
 # epoch loss differs by at most 3.2e-5 relative (epoch 221); predictions by 7.9e-6 abs.
@@ -285,6 +309,7 @@ SPEC = TutorialSpec(
     profiles=PROFILES,
     metrics=("loss",),
     tolerances=TOLERANCES,
+    profile_tolerances=PROFILE_TOLERANCES,
     default_seed=0,
     cross_framework=CROSS_FRAMEWORK,
     schedule=Schedule(),

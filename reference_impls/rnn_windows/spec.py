@@ -254,10 +254,31 @@ class Schedule:
 # Epochs 0 and 1 separate them by more than three decades, so only those are gated
 # (horizon=2): rtol 1e-4 is 8.8x the largest noise (1.1e-5, mxnet-last) and 38x below the
 # smallest signal (3.8e-3, mxnet epoch 0). Later epochs are recorded and reported, not gated.
-TOLERANCES = {"default": Tolerance(
-    rtol=1e-4, atol=0.0, horizon=2,
-    why="chaotic after epoch 1: 1-ulp noise <= 1.1e-5 and lr+1% signal >= 3.8e-3 on epochs "
-        "0-1 (measured, all four ports); later epochs reported, not gated")}
+# Observables (issue 10) on the same epochs 0-1, every initial weight +1 ulp (noise) vs
+# lr x 1.001 (signal), worst / weakest over the six ports (torch, mxnet, jax, each with
+# -last; 2-core AMD EPYC, torch 2.13.0, mxnet 1.9.1, jax 0.10.2), relative:
+#   loss 1.1e-5 / 1.4e-3; grad_norm_mean 1.8e-5 / 2.9e-4; grad_norm_max 4.5e-5 / 1.5e-4;
+#   param_norm 4.4e-6 / 1.3e-4; update_norm_mean 3.5e-6 / 3.6e-4 (the worst noise is
+#   mxnet-last's everywhere). Each rtol is ~11x that noise; grad_norm_max's cannot also
+#   catch lr +0.1 % (torch's 1.5e-4 is below it), the loss and the other columns do.
+# Outputs are not compared: after 20 epochs (ci) the 1-ulp noise moves the predictions by
+# 0.48 abs, as much as lr +0.1 % does (0.45).
+_CHAOTIC = "chaotic after epoch 1; later epochs reported, not gated"
+TOLERANCES = {
+    "default": Tolerance(
+        rtol=1e-4, atol=0.0, horizon=2,
+        why="chaotic after epoch 1: 1-ulp noise <= 1.1e-5 and lr+1% signal >= 3.8e-3 on "
+            "epochs 0-1 (measured, all four ports); later epochs reported, not gated"),
+    "grad_norm_mean": Tolerance(rtol=2e-4, horizon=2,
+                                why=f"noise 1.8e-5, signal >= 2.9e-4; {_CHAOTIC}"),
+    "grad_norm_max": Tolerance(rtol=5e-4, horizon=2,
+                               why=f"noise 4.5e-5, signal >= 1.5e-4; {_CHAOTIC}"),
+    "param_norm": Tolerance(rtol=5e-5, horizon=2,
+                            why=f"noise 4.4e-6, signal >= 1.3e-4; {_CHAOTIC}"),
+    "update_norm_mean": Tolerance(rtol=4e-5, horizon=2,
+                                  why=f"noise 3.5e-6, signal >= 3.6e-4; {_CHAOTIC}"),
+    "clip_fraction": Tolerance(rtol=0.0, why="the tutorial does not clip: always 0"),
+}
 
 # Cross-framework: MXNet port loaded with the torch port's seed-0 weights against the torch
 # port, relative difference per epoch (measured as above):

@@ -226,10 +226,45 @@ class Schedule:
 
 
 # Measured (see the module docstring): 1-ulp noise <= 1.2e-2, lr +-1 % signal >= 0.15.
-TOLERANCES = {"default": Tolerance(
-    rtol=0.05, atol=0.0,
-    why="1-ulp noise max 1.2e-2 (mxnet tutorial) / 1.2e-4 (torch); lr*1.01 signal min 0.15 "
-        "(mxnet ci); measured on a 2-core x86 CPU")}
+# That tutorial-length noise sets the shared table; ci gets its own (issue 10). Observables
+# and outputs, every initial weight +1 ulp (noise) vs lr x 1.001 (signal), worst / weakest
+# over torch, mxnet and jax (2-core AMD EPYC, torch 2.13.0, mxnet 1.9.1, jax 0.10.2),
+# relative (prediction absolute):
+#                      ci (30 steps)            tutorial (60 steps)
+#   loss               8.9e-6 / 3.2e-2 (mxnet)  6.2e-4 / 0.46
+#   grad_norm_mean/max 1.4e-5 / 0.11            5.7e-4 / 0.41
+#   param_norm         7.8e-8 / 3.4e-4          6.5e-6 / 2.0e-3
+#   update_norm_mean   2.5e-6 / 1.4e-2          1.8e-4 / 7.0e-2
+#   prediction (abs)   1.4e-6 / 8.0e-3          1.3e-4 / 2.6e-2
+# Data nudges (module docstring) raise the loss noise up to 2.2x at ci (1.7e-5) and 20x at
+# tutorial length (1.2e-2); the tolerances allow for the same factors. The ci rtol 2e-4 is
+# 12x the worst ci noise and catches lr +0.1 % (3.2e-2 in sin_cos/mxnet) in the prefix
+# itself; the tutorial's 0.05 (set by its noise) does not.
+TOLERANCES = {
+    "default": Tolerance(
+        rtol=0.05, atol=0.0,
+        why="1-ulp noise max 1.2e-2 (mxnet tutorial) / 1.2e-4 (torch); lr*1.01 signal min "
+            "0.15 (mxnet ci); measured on a 2-core x86 CPU"),
+    "observables": Tolerance(rtol=0.05, why="tutorial noise <= 5.7e-4 (x20 with data "
+                             "nudges, as the loss's), signal >= 7.0e-2"),
+    "param_norm": Tolerance(rtol=1e-3, why="tutorial noise 6.5e-6 (x20: 1.3e-4), signal "
+                            ">= 2.0e-3"),
+    "clip_fraction": Tolerance(rtol=0.0, why="the article does not clip: always 0"),
+    "output:prediction": Tolerance(rtol=0.0, atol=1e-2, why="tutorial noise 1.3e-4 abs "
+                                   "(x20: 2.7e-3), signal >= 2.6e-2 abs"),
+    "output:t": Tolerance(rtol=1e-6, why="the data's time grid: float32, exact here"),
+    "output:target": Tolerance(rtol=1e-6, atol=1e-7,
+                               why="float32 SIMD sin/cos of the grid: a few ulps across CPUs"),
+}
+PROFILE_TOLERANCES = {"ci": {
+    "default": Tolerance(rtol=2e-4, why="ci noise <= 1.7e-5 (data nudge, mxnet), lr x 1.001 "
+                         "signal >= 3.2e-2 (mxnet)"),
+    "observables": Tolerance(rtol=3e-4, why="ci noise <= 1.4e-5 (x2.2: 3.0e-5), signal >= "
+                             "1.4e-2"),
+    "param_norm": Tolerance(rtol=2e-6, why="ci noise 7.8e-8 (x2.2: 1.7e-7), signal >= 3.4e-4"),
+    "output:prediction": Tolerance(rtol=0.0, atol=3e-5, why="ci noise 1.4e-6 abs (x2.2: "
+                                   "3.1e-6), signal >= 8.0e-3 abs"),
+}}
 
 # Measured: mxnet (torch's initial weights) vs torch, max 0.117 over 60 steps (gluon Adam's eps).
 CROSS_FRAMEWORK = {"default": Tolerance(
@@ -303,6 +338,7 @@ SPEC = TutorialSpec(
     profiles=PROFILES,
     metrics=("loss",),
     tolerances=TOLERANCES,
+    profile_tolerances=PROFILE_TOLERANCES,
     default_seed=1,  # the article's torch.manual_seed(1)
     cross_framework=CROSS_FRAMEWORK,
     schedule=Schedule(),
