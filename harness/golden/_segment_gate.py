@@ -95,13 +95,14 @@ def gate_segments(req: GateRequest, *, on_segment: Callable[[SegmentVerdict], No
     seed, config = golden_seed(golden, treq), req.spec.profile(SEGMENT_PROFILE)
     verdicts = []
     began = time.perf_counter()
+    step_limit = plan.step_limit_for(req.port_id)
     runs = run_segments(req.port_id, config, seed, segments, device=req.device,
-                        registry=req.registry, step_limit=plan.step_limit)
+                        registry=req.registry, step_limit=step_limit)
     for seg, (epochs, steps) in zip(segments, runs, strict=True):
         step_div = first_divergence(steps, seg.steps, plan.step_tolerances, STEP_OBSERVABLES,
                                     steps=True)
         epoch_div = None
-        if plan.step_limit is None:
+        if step_limit is None:
             epoch_div = first_divergence(epochs, seg.epochs, plan.epoch_tolerances,
                                          (*req.spec.metrics, *EPOCH_OBSERVABLES), steps=False,
                                          start=seg.start)
@@ -141,7 +142,7 @@ def record_golden_segments(req: GateRequest) -> tuple[int, float]:
     starts = segment_starts(config.epochs, plan.spacing, plan.length)
     epochs, segments = record_segments(req.port_id, config, seed, starts, plan.length,
                                        device=req.device, registry=req.registry,
-                                       step_limit=plan.step_limit)
+                                       step_limit=plan.step_limit_for(req.port_id))
     for metric in req.spec.metrics:
         if not np.array_equal(epochs[metric], golden.metrics[metric]):
             bad = int(np.flatnonzero(epochs[metric] != golden.metrics[metric])[0])

@@ -76,6 +76,13 @@ class SegmentPlan:
     #: tutorials so chaotic that 1-ulp noise outgrows any useful tolerance within an epoch;
     #: the epoch columns are then not compared
     step_limit: int | None = None
+    #: port id -> its own ``step_limit``, for a port whose model is chaotic much sooner
+    #: than its siblings' (e.g. a ReLU RNN among tanh ones); the others keep ``step_limit``
+    port_step_limits: Mapping[str, int] = field(default_factory=dict)
+
+    def step_limit_for(self, port_id: str) -> int | None:
+        """How many steps of each segment ``port_id`` gates (``None``: whole epochs)."""
+        return self.port_step_limits.get(port_id, self.step_limit)
 
 
 @dataclass(frozen=True)
