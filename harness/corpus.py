@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import CorpusError
+from harness.errors import CorpusError, CorpusUnavailableError
 
 #: d2l 0.17.6's ``DATA_URL`` and its ``DATA_HUB['time_machine']`` entry.
 DATA_URL = "http://d2l-data.s3-accelerate.amazonaws.com/"
@@ -148,9 +148,10 @@ def find_corpus(path: str | os.PathLike[str] | None = None, *,
     if data is not None:
         raise _not_in_data_folder(data, source, cached)
     if not download:
-        raise CorpusError(f"The corpus file {source.filename} was not found.",
-                          context={"looked in": cached, f"${ENV_VAR}": "(not set)"},
-                          fix=_fix(source), tutorial="char_rnn")
+        raise CorpusUnavailableError(
+            f"The corpus file {source.filename} was not found.",
+            context={"looked in": cached, f"${ENV_VAR}": "(not set)"},
+            fix=_fix(source), tutorial="char_rnn")
     return fetch(source, cache_dir())
 def fetch(source: CorpusSource, folder: Path) -> Path:
     """Download ``source`` into ``folder`` atomically (temp file, verify, ``os.replace``)."""
@@ -160,8 +161,9 @@ def fetch(source: CorpusSource, folder: Path) -> Path:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{source.filename}.", suffix=".part",
                                         dir=folder)
     except OSError as err:
-        raise CorpusError(f"Cannot write the corpus into {folder}.",
-                          context={"error": err}, fix=_fix(source), tutorial="char_rnn") from None
+        raise CorpusUnavailableError(f"Cannot write the corpus into {folder}.",
+                                     context={"error": err}, fix=_fix(source),
+                                     tutorial="char_rnn") from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out, \
@@ -171,9 +173,9 @@ def fetch(source: CorpusSource, folder: Path) -> Path:
         _verified(tmp, source, f"download from {source.url}")
         os.replace(tmp, target)
     except (urllib.error.URLError, OSError, ValueError) as err:
-        raise CorpusError(f"Could not download the corpus from {source.url}.",
-                          context={"error": err}, fix=_fix(source),
-                          tutorial="char_rnn") from None
+        raise CorpusUnavailableError(f"Could not download the corpus from {source.url}.",
+                                     context={"error": err}, fix=_fix(source),
+                                     tutorial="char_rnn") from None
     finally:
         tmp.unlink(missing_ok=True)
     return target

@@ -117,6 +117,13 @@ class CorpusError(HarnessError):
     """The char_rnn corpus is missing, unreachable, or has the wrong checksum."""
 
 
+class CorpusUnavailableError(CorpusError):
+    """No corpus on this machine and none to fetch, with nothing configured to point at one
+    (``RNN_HARNESS_DATA`` unset): the ports that need it are skipped, not failed. A
+    configured place without the file, or a file with the wrong checksum, stays a
+    ``CorpusError``: the user meant to use it."""
+
+
 class DivergenceError(HarnessError):
     """Training produced a NaN or infinite metric: the run diverged."""
 

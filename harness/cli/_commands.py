@@ -133,34 +133,43 @@ def cmd_check(args: argparse.Namespace, registry: Registry) -> int:
                   "first divergent", "s/epoch", title=f"rnn-harness check{against} "
                   f"({args.profile})")
     errors: dict[str, list[str]] = {}
-    worst = _gating.check_ports(args, registry, requests, table.add_row, progress_bar,
-                                lambda port, detail: errors.setdefault(detail, []).append(port))
+    worst, checked = _gating.check_ports(
+        args, registry, requests, table.add_row, progress_bar,
+        lambda port, detail: errors.setdefault(detail, []).append(port))
     for port_id in selection.skipped:
         table.add_row(*_skipped_row(registry, port_id, args.profile, 5))
     out.print(table)
     print_errors(errors)
-    return max(worst, _nothing_checked(args, selection))
+    return max(worst, _nothing_checked(args, selection, checked))
 
 
 def print_errors(errors: dict[str, list[str]]) -> None:
-    """Each error's detail once, below the table, naming every port it stopped."""
+    """Each error's detail once, below the table, naming every port it stopped (or, for a
+    port skipped for want of its data, skipped)."""
     for detail, ports in errors.items():
-        err.print(f"ERROR in {', '.join(ports)}:\n{detail}")
+        if detail.startswith(_gating.SKIPPED):
+            err.print(f"skipped {', '.join(ports)}:\n{detail.removeprefix(_gating.SKIPPED)}")
+        else:
+            err.print(f"ERROR in {', '.join(ports)}:\n{detail}")
 
 
-def _nothing_checked(args: argparse.Namespace, selection: Selection) -> int:
+def _nothing_checked(args: argparse.Namespace, selection: Selection,
+                     checked: int | None = None) -> int:
     """0 where some port was checked; else 2 (a gate that checked nothing is not green),
-    or 0 with --allow-empty, saying so either way."""
-    if selection.ports:
+    or 0 with --allow-empty, saying so either way. ``checked``: how many of the selected
+    ports ran (the others lacked their data), where known."""
+    if selection.ports and (checked is None or checked > 0):
         return 0
     if args.allow_empty:
         err.print("nothing was checked: every port was skipped (--allow-empty: exit 0)")
         return 0
     err.print(str(UsageError(
         "Nothing was checked: every port was skipped, so this gate proves nothing.",
-        context={"skipped": ", ".join(selection.skipped) or None},
-        fix="install the frameworks the ports need (see `rnn-harness list`), or pass "
-        "--allow-empty where an empty check is expected.")))
+        context={"skipped": ", ".join(selection.skipped) or None,
+                 "without their data": ("all selected ports" if selection.ports else None)},
+        fix="install the frameworks the ports need (see `rnn-harness list`) and give them "
+        "their data (char_rnn: RNN_HARNESS_DATA), or pass --allow-empty where an empty check "
+        "is expected.")))
     return EXIT_USAGE
 
 

@@ -20,7 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.cli._console import err, sweep_progress
-from harness.errors import EXIT_REGRESSION, DivergenceError, HarnessError
+from harness.errors import (
+    EXIT_REGRESSION,
+    CorpusUnavailableError,
+    DivergenceError,
+    HarnessError,
+)
 from harness.golden import (
     SEGMENT_PROFILE,
     GateRequest,
@@ -62,6 +67,8 @@ class PortCheck:
     messages: tuple[str, ...]
     code: int
     errors: tuple[tuple[str, str], ...] = ()
+    #: False where the port could not run here for want of its data (skipped, not failed)
+    checked: bool = True
 
 
 #: The longest reason an ERROR row shows (the whole message is printed below the table).
@@ -72,6 +79,11 @@ def error_row(port_id: str, label: str, status: str, reason: str) -> Row:
     """A row whose status cell is ``status`` over the short reason (its second line)."""
     short = textwrap.shorten(" ".join(reason.split()), SHORT_REASON, placeholder="...")
     return (port_id, label, f"{status}\n{short}", *[""] * (WIDTH - 1))
+
+
+#: Starts the detail of a port skipped for want of its data (printed as "skipped", not
+#: "ERROR", below the table).
+SKIPPED = "skipped: "
 
 
 def error_detail(exc: HarnessError) -> str:
@@ -90,6 +102,11 @@ def _failed(exc: HarnessError, req: GateRequest, label: str, rows: list[Row],
     if isinstance(exc, DivergenceError):
         messages.append(str(exc))
         rows.append((req.port_id, label, "DIVERGED", *[""] * (WIDTH - 1)))
+    elif isinstance(exc, CorpusUnavailableError):
+        # no data here and none configured: like a missing framework, not a failure
+        rows.append(error_row(req.port_id, label, "skipped", f"no corpus: {exc.summary}"))
+        errors.append((req.port_id, SKIPPED + error_detail(exc)))
+        return 0
     else:
         rows.append(error_row(req.port_id, label, "ERROR", exc.summary))
         errors.append((req.port_id, error_detail(exc)))
@@ -127,6 +144,9 @@ def check_port(req: GateRequest, *, segments: bool, bars: Bars = _no_bar) -> Por
         with bars(f"check {req.port_id}{against} ({req.profile})") as bar:
             verdict = gate(req, progress=bar)
         code = _verdict_row(verdict, rows, messages)
+    except CorpusUnavailableError as exc:  # its segments need the same data: skip them too
+        code = _failed(exc, req, req.profile, rows, messages, errors)
+        return PortCheck(tuple(rows), tuple(messages), code, tuple(errors), checked=False)
     except HarnessError as exc:
         code = _failed(exc, req, req.profile, rows, messages, errors)
     if req.against is None and segments and req.spec.segments is not None:
@@ -223,16 +243,16 @@ def run_in_order(executor: Executor, jobs: Sequence[Job], registry: Registry, ta
 
 def check_ports(args: argparse.Namespace, registry: Registry, requests: Sequence[GateRequest],
                 add_row: Callable[..., None], bars: Bars,
-                add_error: Callable[[str, str], None]) -> int:
+                add_error: Callable[[str, str], None]) -> tuple[int, int]:
     """Check every request (in workers, or here with ``bars``); print each port's messages,
     add its rows and hand ``add_error`` its errors, in request order. Returns the worst
-    exit code."""
+    exit code and how many ports were checked (not skipped for want of their data)."""
     from harness.sweep import Job
 
-    worst = 0
+    worst = checked = 0
 
     def emit(check: PortCheck) -> None:
-        nonlocal worst
+        nonlocal worst, checked
         for message in check.messages:
             err.print(message, markup=False)
         for row in check.rows:
@@ -240,19 +260,20 @@ def check_ports(args: argparse.Namespace, registry: Registry, requests: Sequence
         for port_id, detail in check.errors:
             add_error(port_id, detail)
         worst = max(worst, check.code)
+        checked += check.checked
 
     segments = args.against is None and not args.no_segments
     executor = port_executor(args, len(requests))
     if executor is None:
         for req in requests:
             emit(check_port(req, segments=segments, bars=bars))
-        return worst
+        return worst, checked
     options = CheckOptions(args.golden_dir, args.against, segments, args.threads)
     by_job = {Job(r.port_id, r.profile, None, r.device): r for r in requests}
     run_in_order(executor, list(by_job), registry, partial(check_job, options=options),
                  lambda job, outcome: emit(_as_check(by_job[job], outcome)),
                  f"check {len(by_job)} ports ({args.profile}, {executor.name})")
-    return worst
+    return worst, checked
 
 
 def _as_check(req: GateRequest, outcome: Any) -> PortCheck:

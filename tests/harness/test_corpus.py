@@ -20,7 +20,7 @@ import pytest
 
 from harness import corpus
 from harness.corpus import CorpusSource, find_corpus
-from harness.errors import CorpusError
+from harness.errors import CorpusError, CorpusUnavailableError
 from reference_impls.char_rnn import spec
 
 TEXT = b"The Time Machine, by H. G. Wells\nthe time traveller\n  --  was here 42!\n"
@@ -104,7 +104,7 @@ def test_env_folder_comes_before_the_cache(isolated: Path, monkeypatch: pytest.M
 
 
 def test_missing_without_download_says_where_it_looked(isolated: Path) -> None:
-    with pytest.raises(CorpusError, match="was not found") as info:
+    with pytest.raises(CorpusUnavailableError, match="was not found") as info:
         find_corpus(source=_source("http://unused/"), download=False)
     assert str(corpus.cache_dir()) in str(info.value)
     assert "Fix:" in str(info.value)
@@ -123,6 +123,7 @@ def test_download_with_wrong_checksum_leaves_nothing(isolated: Path, server: str
     source = replace(_source(server + "timemachine.txt"), sha1="0" * 40)
     with pytest.raises(CorpusError, match="wrong checksum") as info:
         find_corpus(source=source)
+    assert not isinstance(info.value, CorpusUnavailableError)  # a wrong file is an error
     assert "download from" in str(info.value)
     assert _leftovers(corpus.cache_dir()) == []
 
@@ -138,7 +139,8 @@ def test_unreachable_server_raises_corpus_error(isolated: Path) -> None:
     with socket.socket() as sock:  # a port that nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with pytest.raises(CorpusError, match="Could not download") as info:
+    # nothing configured and nothing to fetch: unavailable (the gate skips), not misconfigured
+    with pytest.raises(CorpusUnavailableError, match="Could not download") as info:
         find_corpus(source=_source(f"http://127.0.0.1:{port}/timemachine.txt"))
     assert "Fix:" in str(info.value)
     assert _leftovers(corpus.cache_dir()) == []
@@ -169,6 +171,8 @@ def test_a_data_folder_without_the_file_says_so_echoes_the_value_and_downloads_n
     monkeypatch.setenv(corpus.ENV_VAR, "empty")
     with pytest.raises(CorpusError) as info:
         find_corpus(source=_source(server + "timemachine.txt"))  # a download would succeed
+    # the user pointed somewhere: a mistake to report, not a corpus to skip
+    assert not isinstance(info.value, CorpusUnavailableError)
     message = str(info.value)
     assert message.startswith("RNN_HARNESS_DATA is set, but the folder it names has no "
                               "timemachine.txt.")

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness.errors import CorpusError
+from harness.errors import CorpusError, CorpusUnavailableError
 from harness.interface import EpochRecord
 from harness.registry import PortEntry, Registry
 from tests.fakes import FakeConfig, FakePort
@@ -37,6 +37,16 @@ class NoCorpusPort(FakePort):
         raise CorpusError("The corpus file is missing.",
                           context={"RNN_HARNESS_DATA": "/nowhere"},
                           fix="set RNN_HARNESS_DATA to the folder holding timemachine.txt.")
+
+
+class NoCorpusHerePort(FakePort):
+    """Has no data on this machine and nothing configured to find it (char_rnn on a fresh
+    clone without the corpus and offline)."""
+
+    def build(self, config: FakeConfig, seed: int, device: str) -> None:
+        raise CorpusUnavailableError("Could not download the corpus from http://x/t.txt.",
+                                     context={"error": "offline"},
+                                     fix="set RNN_HARNESS_DATA to the folder holding t.txt.")
 
 
 class BlockingPort(FakePort):

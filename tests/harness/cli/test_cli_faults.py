@@ -230,6 +230,32 @@ def test_error_rows_name_the_reason_and_the_detail_is_printed_once(tmp_path, cap
     one_paragraph(captured.err)
 
 
+def test_a_port_without_its_data_here_is_skipped_naming_the_fix(tmp_path, capsys):
+    recorded = partial(registry_of, c="")
+    assert run(["record", "--all", "--profile", "ci", "--workers", "1"], tmp_path,
+               recorded) == 0
+    capsys.readouterr()
+    # a fresh clone without the corpus: the other ports are still gated, and it is green
+    offline = partial(registry_of, c="NoCorpusHerePort")
+    assert run(["check", "--all", "--profile", "ci", "--workers", "1"], tmp_path, offline) == 0
+    captured = capsys.readouterr()
+    row = next(line for line in captured.out.splitlines() if "fake/numpy-c" in line)
+    assert "skipped" in row and "ERROR" not in captured.out
+    assert "no corpus: Could not download" in captured.out
+    assert "skipped fake/numpy-c:" in captured.err
+    assert captured.err.count("set RNN_HARNESS_DATA") == 1  # the fix, once
+    one_paragraph(captured.err.split("skipped fake/numpy-c:")[1])
+
+
+def test_a_check_whose_only_port_lacks_its_data_checked_nothing(tmp_path, capsys):
+    assert run(["record", "fake/numpy-c", "--profile", "ci"], tmp_path,
+               partial(registry_of, c="")) == 0
+    offline = partial(registry_of, c="NoCorpusHerePort")
+    assert run(["check", "fake/numpy-c", "--profile", "ci", "--workers", "1"], tmp_path,
+               offline) == 2
+    assert "Nothing was checked" in capsys.readouterr().err
+
+
 def _no_installed_framework(monkeypatch):
     from harness import registry as registry_mod
     from harness.cli import _commands
