@@ -71,10 +71,11 @@ MUTATIONS = [
 ]
 #: mutations (by test id) whose check exits otherwise than a regression's
 OTHER_EXITS = {
-    # without the cut, char_rnn's torch ports raise: the next minibatch's backward reaches
-    # the graph the previous one freed
-    "char_rnn-torch-scratch-detach": EXIT_PORT_CRASH,
-    "char_rnn-torch-concise-detach": EXIT_PORT_CRASH,
+    # without the cut every torch port raises (a crash): the next step's backward reaches
+    # the graph the previous step's backward freed
+    **{f"{port}-detach": EXIT_PORT_CRASH for port in (
+        "elman_sine-torch", "rnn_windows-torch", "sin_cos-torch", "char_rnn-torch-scratch",
+        "char_rnn-torch-concise")},
     "rnn_windows-torch-window": EXIT_USAGE,  # a spec change: the golden is refused
 }
 
