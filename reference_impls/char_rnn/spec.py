@@ -546,7 +546,7 @@ PROBE = Probe(
 #   * time: 9 epochs per port (idle 2-core CPU: 0.33 s/epoch torch-scratch, 0.73 mxnet-scratch,
 #     0.6 jax-scratch, 0.10-0.45 concise).
 # So 14 of the 500 epochs are gated (ci prefix 0-4 and 50, 100, ..., 450): 2.8 %. Clipping
-# acts from epoch ~100 on: 3 (scratch) to 8 (concise) of each port's 9 segments clip.
+# acts from epoch ~100 on: 3-4 (scratch) to 6-8 (concise) of each port's 9 segments clip.
 # mxnet-concise (d2l's MXNet tab is a ReLU RNN) gates each segment's first step only: 1-ulp
 # noise flips ReLU units from its third step on (loss 6.9e-4 at step 2, 0.19 by step 6).
 # Measured by replaying the stored segments (2-core AMD EPYC VM; torch 2.13.0, mxnet 1.9.1,
