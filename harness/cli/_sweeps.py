@@ -18,12 +18,11 @@ if TYPE_CHECKING:
     from harness.sweep import EnvelopeCheck, Executor
 
 
-def executor(args: argparse.Namespace) -> Executor | None:
-    """The executor ``--executor``/``--scheduler``/``--workers`` name (None: in process)."""
+def executor(args: argparse.Namespace) -> Executor:
+    """The executor ``--executor``/``--scheduler``/``--workers`` name: the local process
+    pool by default (``--workers`` sizes it; 0 trains in this process)."""
     from harness.sweep import make_executor
 
-    if args.executor is None and args.scheduler is None:
-        return None
     return make_executor(args.executor or "local", scheduler=args.scheduler,
                          workers=args.workers, threads=args.threads)
 

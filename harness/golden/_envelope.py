@@ -285,7 +285,8 @@ def detectable_shift(recorded: np.ndarray, k: int, alpha: float, power: float = 
     """The smallest shift of every new outcome that the test at ``alpha`` detects with
     ``power``, by simulation from the recorded seed spread: both samples are drawn (with
     replacement) from the recorded outcomes as if their seeds were independent, the new
-    one shifted. Same seeds on the same machine detect smaller shifts than this."""
+    one shifted. Same seeds on the same machine detect smaller shifts than this. Infinite
+    where N and K are too small for any p below ``alpha``."""
     finite = recorded[np.isfinite(recorded)]
     if finite.size < 2 or np.ptp(finite) == 0:
         return 0.0
@@ -297,8 +298,12 @@ def detectable_shift(recorded: np.ndarray, k: int, alpha: float, power: float = 
         return float(np.mean(rank_test_p(old, new + shift) < alpha)) >= power
 
     hi = float(np.std(finite, ddof=1))
-    while not detected(hi):
+    for _ in range(64):
+        if detected(hi):
+            break
         hi *= 2
+    else:  # past every recorded value: too few seeds for any p below alpha
+        return float("inf")
     lo = 0.0
     for _ in range(12):  # to 1/4096 of the bracket
         mid = (lo + hi) / 2

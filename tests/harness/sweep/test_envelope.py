@@ -221,3 +221,10 @@ def test_fewer_new_seeds_need_a_larger_shift():
     recorded = np.random.default_rng(3).normal(size=32)
     assert detectable_shift(recorded, 4, 0.005) > detectable_shift(recorded, 32, 0.005) > 0
     assert detectable_shift(np.ones(8), 8, 0.005) == 0.0  # no spread: any shift shows
+
+
+def test_too_few_seeds_for_any_p_below_alpha_detect_no_shift():
+    """4 against 4 seeds: the rank test's smallest p is about 0.03, above 0.005."""
+    recorded = np.random.default_rng(5).normal(size=4)
+    assert detectable_shift(recorded, 4, 0.005) == float("inf")
+    assert rank_test_p(recorded, recorded + 1e9) > 0.005
