@@ -197,3 +197,24 @@ def test_changed_clipping_names_the_epoch_and_the_clip_decision(tmp_path, port_i
         assert flipped == len(failed), result.stderr
     else:
         assert flipped >= 1, result.stderr
+
+
+#: Edits that leave every per-epoch figure bit-identical and change only what the tutorial
+#: shows after training (issue 10 s3): only the gate's comparison of the stored outputs
+#: catches them. elman_sine's prediction pass fed the targets instead of the inputs.
+OUTPUT_MUTATIONS = [
+    _m(port_id, "elman_sine/spec.py", 'ad.forward({"x": loop.data["x"]})',
+       'ad.forward({"x": loop.data["y"]})', "predict-on-targets")
+    for port_id in ("elman_sine/torch", "elman_sine/mxnet")
+]
+
+
+@pytest.mark.parametrize("port_id, rel_file, old, new", OUTPUT_MUTATIONS)
+def test_a_changed_output_fails_check_naming_it(tmp_path, port_id, rel_file, old, new):
+    result = run_mutated(tmp_path, port_id, rel_file, old, new)
+    assert result.returncode == 1, result.stdout + result.stderr
+    text = " ".join(result.stderr.split())
+    # every epoch still matches: the output alone fails, named with where and both values
+    assert "first divergent" not in text, text
+    assert re.search(r"output predictions\[0\] differs: \S+ vs golden \S+ \(rtol 0, atol "
+                     r"[0-9.e-]+\)", text), text
