@@ -31,6 +31,12 @@ def test_run_matches_golden(port_id, profile, golden_check):
 def test_ci_golden_is_a_prefix_of_the_tutorial_golden(port_id, golden_store):
     ci, full = golden_store.read(port_id, "ci"), golden_store.read(port_id, "tutorial")
     assert ci.meta["seed"] == full.meta["seed"]
-    for metric, values in ci.metrics.items():
+    # a golden recorded before the observables lacks their columns: compare what both have,
+    # which always includes the tutorial's own figures
+    shared = ci.metrics.keys() & full.metrics.keys()
+    assert set(REGISTRY.spec(REGISTRY.get(port_id).tutorial).metrics) <= shared
+    for metric in sorted(shared):
         # recorded on one machine, so the shared epochs are bitwise equal
-        np.testing.assert_array_equal(values, full.metrics[metric][: len(values)])
+        values = ci.metrics[metric]
+        np.testing.assert_array_equal(values, full.metrics[metric][: len(values)],
+                                      err_msg=f"{port_id}: {metric}")
