@@ -59,7 +59,7 @@ def check_envelopes(args: argparse.Namespace, registry: Registry, store: GoldenS
     """Each port's K seeds against its envelope; with --all, a port without an envelope at
     this profile is skipped with the command that records one. Returns the worst exit
     code and the number of ports checked (a check of none exits 2: ``_nothing_checked``)."""
-    from harness.golden import ALPHA, STAT_TEST
+    from harness.golden import ALPHA, STAT_TEST, record_envelope_command
     from harness.sweep import EnvelopeCheck, EnvelopeSkipped, check_envelopes
 
     table = Table("port", "profile", "band", "outside at epochs", "seeds", "outcomes",
@@ -75,8 +75,9 @@ def check_envelopes(args: argparse.Namespace, registry: Registry, store: GoldenS
     errors: dict[str, list[str]] = {}
     for port_id, res in done.items():
         if isinstance(res, EnvelopeSkipped):
-            table.add_row(port_id, args.profile, "skipped\nno envelope at this profile",
-                          "", "", f"record one: {res.reason.fix}", "", "")
+            table.add_row(port_id, args.profile, "skipped\nno envelope", "", "",
+                          f"record one: {record_envelope_command(port_id, args.profile, 16)}",
+                          "", "")
         elif isinstance(res, EnvelopeCheck):
             worst = max(worst, _envelope_row(port_id, args.profile, res, store, table))
         else:
