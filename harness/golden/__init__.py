@@ -3,33 +3,23 @@ with its golden (``resolve`` -> ``gate`` -> ``Verdict``; ``record`` writes golde
 
 from harness.golden._codec import FileKind, Where, atomic_write, csv_text, meta_text, npz_bytes
 from harness.golden._envelope import (
-    ALPHA,
     BAND_STDS,
     ENVELOPE,
     ENVELOPE_FILE,
     ENVELOPE_META_FILE,
     OUTCOMES,
-    POWER,
-    STAT_TEST,
     STATS,
     Envelope,
     EnvelopeVerdict,
     MetricVerdict,
-    OutcomeTest,
-    OutcomeVerdict,
     band,
     build_envelope,
     classify,
-    compare_outcomes,
-    detectable_shift,
     envelope_files,
     epoch_ranges,
-    outcome_message,
     outcomes_of,
-    rank_test_p,
     read_envelope,
     record_envelope_command,
-    rerecord_note,
     verdict_message,
     write_envelope,
 )
@@ -51,6 +41,18 @@ from harness.golden._gate import (
     recorded_seed,
     resolve,
     write_obtained_files,
+)
+from harness.golden._outcomes import (
+    ALPHA,
+    POWER,
+    STAT_TEST,
+    OutcomeTest,
+    OutcomeVerdict,
+    compare_outcomes,
+    detectable_shift,
+    outcome_message,
+    rank_test_p,
+    rerecord_note,
 )
 from harness.golden._segment_gate import (
     SEGMENT_PROFILE,
