@@ -32,6 +32,7 @@ from harness.golden import (
     GoldenStore,
     SegmentVerdict,
     Verdict,
+    divergence_notes,
     gate,
     gate_segments,
     load_golden,
@@ -158,7 +159,9 @@ def _verdict_row(verdict: Verdict, rows: list[Row], messages: list[str]) -> int:
     from harness.report import regression_message
 
     comp, obtained, req = verdict.comparison, verdict.obtained, verdict.request
-    messages += [f"note: {note}" for note in verdict.notes]
+    # a regression message carries the divergence notes itself: print them once
+    shown = set(divergence_notes(comp)) if not comp.passed else set()
+    messages += [f"note: {note}" for note in verdict.notes if note not in shown]
     if not comp.passed:
         messages.append(regression_message(comp, verdict.golden_path))
     final = ", ".join(f"{k} {obtained.metrics[k][-1]:.5g}" for k in req.spec.metrics)

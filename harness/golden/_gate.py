@@ -221,7 +221,7 @@ def gate(req: GateRequest, obtained: Trajectory | None = None, *,
     comparison = compare_trajectories(obtained, expected, req.spec.metrics, req.tolerances,
                                       observables=EPOCH_OBSERVABLES, outputs=True)
     path = None
-    notes = (*_divergence_notes(comparison), *_ungated_notes(req, expected, obtained),
+    notes = (*divergence_notes(comparison), *_ungated_notes(req, expected, obtained),
              *_notes(req, expected, obtained))
     if not comparison.passed and write_obtained:
         path = write_obtained_files(req, obtained)
@@ -249,7 +249,7 @@ def _value(value: float) -> str:
     return f"{value:.8g}"
 
 
-def _divergence_notes(comp: Comparison) -> tuple[str, ...]:
+def divergence_notes(comp: Comparison) -> tuple[str, ...]:
     """The first epoch and quantity that left its tolerance (both values, and that epoch's
     other gated columns), then every output that differs, where it first does."""
     notes = []

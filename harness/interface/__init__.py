@@ -5,6 +5,7 @@ Specs and ports import only this package, ``harness.errors`` and their framework
 """
 
 from harness.interface._checkpoint import Checkpoint, Segment
+from harness.interface._observe import EPOCH_OBSERVABLES
 from harness.interface._params import Param, ParamTable, Storage
 from harness.interface._port import (
     ADAPTER_MEMBERS,
@@ -18,13 +19,19 @@ from harness.interface._port import (
 from harness.interface._probe import Equivalence, Example, Probe, Sizes
 from harness.interface._spec import Loop, Schedule, SegmentPlan, TutorialSpec, replace_config
 from harness.interface._specport import SpecPort
-from harness.interface._tolerance import Tolerance, relative_error, tolerance_for, within
+from harness.interface._tolerance import (
+    Tolerance,
+    observable_tolerance,
+    relative_error,
+    tolerance_for,
+    within,
+)
 from harness.interface._trajectory import EpochRecord, Trajectory, config_dict, config_hash
 
 __all__ = [
-    "ADAPTER_MEMBERS", "PORT_MEMBERS", "Adapter", "Backend", "Batch", "Checkpoint",
-    "EpochRecord", "Equivalence", "Example", "Loop", "Param", "ParamTable", "Params", "Port",
-    "Probe", "Schedule", "Segment", "SegmentPlan", "Sizes", "SpecPort", "Storage",
-    "Tolerance", "Trajectory", "TutorialSpec", "config_dict", "config_hash",
+    "ADAPTER_MEMBERS", "EPOCH_OBSERVABLES", "PORT_MEMBERS", "Adapter", "Backend", "Batch",
+    "Checkpoint", "EpochRecord", "Equivalence", "Example", "Loop", "Param", "ParamTable", "Params",
+    "Port", "Probe", "Schedule", "Segment", "SegmentPlan", "Sizes", "SpecPort", "Storage",
+    "Tolerance", "Trajectory", "TutorialSpec", "config_dict", "config_hash", "observable_tolerance",
     "relative_error", "replace_config", "tolerance_for", "within",
 ]

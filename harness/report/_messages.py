@@ -6,7 +6,7 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from harness.compare import Comparison, MetricComparison, relative_error
-from harness.golden import record_command
+from harness.golden import divergence_notes, record_command
 from harness.interface import within
 
 MAX_ROWS = 20
@@ -38,15 +38,18 @@ def metric_table(m: MetricComparison, rows: int = MAX_ROWS) -> str:
 
 
 def comparison_lines(comp: Comparison, golden_path: object) -> list[str]:
-    """The first divergent epoch, then per metric its errors and (when it failed) the
-    obtained-vs-expected table: the body of a regression message, without the fix."""
+    """The first divergent epoch and the first quantity off its tolerance (with both
+    values), every differing output, then per figure (and per failing observable) its errors
+    and, where it failed, the obtained-vs-expected table: the body of a regression message,
+    without the fix."""
     lines = [f"Regression: {comp.port_id} ({comp.profile}) does not match its golden"
              + (f"; first divergent epoch {comp.first_divergent_epoch}."
                 if comp.first_divergent_epoch is not None else ".")]
     lines.append(f"  golden: {golden_path}")
+    lines += [f"  {note}" for note in divergence_notes(comp)]
     if not comp.length_ok:
         lines.append(f"  epochs: obtained {comp.obtained_epochs}, expected {comp.expected_epochs}")
-    for m in comp.metrics:
+    for m in (*comp.metrics, *(o for o in comp.observables if not o.passed)):
         tol = m.tolerance
         lines.append(f"  {m.metric}: max abs error {m.max_abs_error:.3g}, max rel error "
                      f"{m.max_rel_error:.3g} (tolerance rtol={tol.rtol:g}, atol={tol.atol:g})")

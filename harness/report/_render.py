@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from harness.backends import REFERENCE_FRAMEWORK
 from harness.errors import UsageError
 from harness.golden import GoldenStore
+from harness.interface import EPOCH_OBSERVABLES, observable_tolerance
 from harness.registry import Registry, default_registry
 from harness.report._display import (
     display_classes,
@@ -121,13 +122,18 @@ def build_report(runs: RunSet, store: GoldenStore, registry: Registry | None = N
         envelopes, refused = read_envelopes(store, ports, runs.profile, registry)
         notes += refused
         spec = registry.spec(tutorial)
-        horizons = {m: spec.tolerance(m).horizon for m in spec.metrics}
+        table = spec.tolerances_for(runs.profile)
+        # the figures, then the observables this profile's golden gates (with their horizon)
+        gated_tols = {m: spec.tolerance(m, runs.profile) for m in spec.metrics}
+        gated_tols |= {name: tol for name in EPOCH_OBSERVABLES
+                       if (tol := observable_tolerance(table, name)) is not None}
+        horizons = {m: tol.horizon for m, tol in gated_tols.items()}
         # TODO(issue 11): a TutorialSpec field; until then a spec may carry the mapping
         labels = dict(getattr(spec, "metric_labels", None) or {})
         plots[tutorial] = plot_tutorial(
             curves, tutorial, {p: env.stats for p, env in envelopes.items()}, horizons,
             marks=plot_marks(failures, ports, several=summary["device"].nunique() > 1),
-            labels=labels, gated=spec.metrics)
+            labels=labels, gated=tuple(gated_tols))
     extra = {"report built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
              "harness commit": git_commit(), **report_versions(),
              **{f"saved runs {i}": s.folder for i, s in enumerate(runs.sources, 1)}}

@@ -27,3 +27,22 @@ def test_regression_message_prints_plain_numbers(dtype):
     assert "np." not in text and "float64" not in text and "float32" not in text
     assert "first divergent epoch 1." in text
     assert re.search(r"^1 +2\.(?:6|59)\d* +2\.5 .*DIVERGED$", text, re.M), text
+
+
+def test_a_regression_only_in_an_observable_and_an_output_says_which_with_both_values():
+    # what the CLI and the pytest plugin print when the tutorial's figure is bit-identical
+    def run(param_norm, text):
+        return Trajectory("fake/numpy", "ci",
+                          {"loss": np.array([2.0, 1.5]), "param_norm": np.array(param_norm)},
+                          outputs={"predictions": {"time": text}})
+    tols = {"default": Tolerance(rtol=1e-6), "param_norm": Tolerance(rtol=1e-6),
+            "output:predictions": Tolerance(rtol=0.0)}
+    comp = compare_trajectories(run([3.0, 3.5], "time traveller"),
+                                run([3.0, 3.25], "time travel"),
+                                ["loss"], tols, observables=["param_norm"], outputs=True)
+    text = regression_message(comp, "golden/fake/numpy/ci")
+    assert "first divergent epoch 1." in text
+    assert "first divergent: epoch 1: param_norm 3.5 vs golden 3.25" in text
+    assert "param_norm: max abs error 0.25" in text  # its obtained-vs-expected table follows
+    assert "output predictions['time'] differs at character 11" in text
+    assert "loss: max abs error 0, max rel error 0" in text
