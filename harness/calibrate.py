@@ -31,9 +31,10 @@ class Calibration:
     signal_curve: dict[str, np.ndarray]
 
     def verdicts(self, spec: TutorialSpec) -> list[MetricVerdict]:
-        """Per metric of ``spec``: whether its rtol lies between noise and signal."""
-        return [MetricVerdict(m, self.noise[m], self.signal[m], spec.tolerance(m).rtol)
-                for m in spec.metrics]
+        """Per metric of ``spec``: whether the rtol it gives this profile lies between
+        noise and signal."""
+        return [MetricVerdict(m, self.noise[m], self.signal[m],
+                              spec.tolerance(m, self.profile).rtol) for m in spec.metrics]
 
 
 @dataclass(frozen=True)

@@ -144,15 +144,19 @@ def build_parser() -> argparse.ArgumentParser:
                    "is not installed here); without it such a check exits 2")
     _add_sweep_options(p)
     p.set_defaults(func=cmd_check)
-    p = sub.add_parser("calibrate", help="measure rounding noise vs a 1%% lr change",
+    p = sub.add_parser("calibrate", help="measure rounding noise vs a learning-rate change",
                        formatter_class=fmt,
                        description="Train each port three times: as specified, with every "
                        "initial weight nudged by one ulp (a proxy for another CPU's rounding), "
-                       "and with the learning rate raised by 1%%. Prints the largest relative "
-                       "trajectory difference of each against the spec's rtol, which must lie "
-                       "between them. Writes nothing.",
-                       epilog="example:\n  rnn-harness calibrate elman_sine/torch --profile ci")
+                       "and with the learning rate raised by --lr-change. Prints the largest "
+                       "relative trajectory difference of each against the rtol the spec "
+                       "gives that profile, which must lie between them. Writes nothing.",
+                       epilog="examples:\n  rnn-harness calibrate elman_sine/torch --profile ci\n"
+                       "  rnn-harness calibrate sin_cos/mxnet --profile ci --lr-change 0.001")
     _add_run_options(p)
+    p.add_argument("--lr-change", type=float, default=0.001, metavar="FRACTION",
+                   help="relative learning-rate change of the signal run (default 0.001: the "
+                   "+0.1 %% the gate must catch)")
     p.set_defaults(func=cmd_calibrate)
     p = sub.add_parser("report", help="train and write the cross-framework comparison report",
                        formatter_class=fmt, conflict_handler="resolve",

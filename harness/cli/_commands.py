@@ -177,11 +177,17 @@ def cmd_calibrate(args: argparse.Namespace, registry: Registry) -> int:
     from harness.calibrate import calibrate
 
     ports = registry.select(args.ports, args.all).ports
-    table = Table("port", "profile", "metric", "noise (1 ulp)", "signal (lr +1%)",
-                  "spec rtol", "verdict", title="tolerance calibration (max relative difference)")
+    if not 0 < args.lr_change < 1:
+        raise UsageError("--lr-change must lie between 0 and 1 (a fraction of the lr).",
+                         context={"--lr-change": args.lr_change},
+                         fix="e.g. --lr-change 0.001 for +0.1 %.")
+    table = Table("port", "profile", "metric", "noise (1 ulp)",
+                  f"signal (lr +{args.lr_change:.3g})", "spec rtol", "verdict",
+                  title="tolerance calibration (max relative difference)")
     for port_id in ports:
         with progress_bar(f"calibrate {port_id} ({args.profile})") as bar:
-            cal = calibrate(port_id, args.profile, registry=registry, progress=bar)
+            cal = calibrate(port_id, args.profile, lr_change=args.lr_change,
+                            registry=registry, progress=bar)
         for v in cal.verdicts(registry.spec(registry.get(port_id).tutorial)):
             table.add_row(port_id, args.profile, v.metric, f"{v.noise:.3g}", f"{v.signal:.3g}",
                           f"{v.rtol:g}", "ok" if v.separates else "TOLERANCE DOES NOT SEPARATE")
