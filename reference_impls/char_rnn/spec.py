@@ -87,7 +87,8 @@ Deviations: the notebooks are unseeded (the ports seed as above). d2l 0.17.6's
 continuations at those epochs as well (greedy, so it changes nothing).
 
 Invariants (issue 4; ``PROBE`` below, checks in harness/invariants/, tests in
-tests/invariants/). The vocabulary (28) comes from the corpus and is not drawn. Measured on
+tests/reference_impls/test_invariants.py).
+The vocabulary (28) comes from the corpus and is not drawn. Measured on
 a 2-core AMD EPYC VM, torch 2.13.0+cpu, mxnet 1.9.1, numpy 1.23.5:
   * cross-framework (same random weights, concise MXNet with tanh, drawn B 1-4, T 1-5,
     H 1-6, 40 examples per variant): max abs 2.9e-6 (scratch) / 2.6e-6 (concise); at atol
@@ -384,9 +385,14 @@ class Schedule:
         return loss_sum, tokens
 
     def outputs(self, ad: Adapter, config: Config, loop: Loop) -> dict[str, Any]:
-        """The continuations d2l prints at the end, and those at every logged epoch."""
-        return {"predictions": continuations(cast(Ops, ad), config, loop.data["vocab"]),
-                "logged": dict(loop.extra.get("logged", {}))}
+        """The continuations d2l prints at the end, and those at every logged epoch. When
+        the last epoch is a logged one its continuations are the end's (greedy, same
+        weights): taken, not sampled twice."""
+        logged = dict(loop.extra.get("logged", {}))
+        at_end = logged.get(str(config.epochs)) if loop.epoch == config.epochs else None
+        return {"predictions": dict(at_end) if at_end is not None else
+                continuations(cast(Ops, ad), config, loop.data["vocab"]),
+                "logged": logged}
 
 
 def predict(ops: Predictor, vocab: Vocab, prefix: str, num_preds: int) -> str:
@@ -501,7 +507,7 @@ def _variants(framework: str) -> Equivalence:
         why="scratch (one bias b_h) = concise (b_xh = b_h, b_hh = 0), tanh in both",
         to_b=scratch_to_concise, tolerance=Tolerance(rtol=1e-5, atol=1e-6,
                                                      why="measured: max abs 4.8e-7 over 40 drawn "
-                                                         "examples (both frameworks)"),
+                                                         "examples (torch, MXNet and JAX)"),
         grads_to_a=_concise_grads_as_scratch, config_b=_probe_tanh_config)
 
 
@@ -531,7 +537,7 @@ PROBE = Probe(
         "2.11.0+cu130, TF32 off (benchmarks/measure_devices.py)")),
     short_sizes={"batch": 32, "steps": 35, "hidden": 16},
     short_epochs=2,
-    equivalences=(_variants("torch"), _variants("mxnet")),
+    equivalences=(_variants("torch"), _variants("mxnet"), _variants("jax")),
 )
 
 # Checkpoint segments (issue 10). A checkpoint after epochs 50, 100, ..., 450 (9 per port),
