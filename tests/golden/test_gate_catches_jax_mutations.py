@@ -1,4 +1,4 @@
-"""The golden gate catches a 1 % learning-rate edit in every JAX port: a mutated copy of
+"""The golden gate catches a 0.1 % learning-rate edit in every JAX port: a mutated copy of
 reference_impls is checked against the committed goldens (``rnn-harness check`` exits 1).
 
 The hidden-state cut is not mutated here: in the JAX ports each step is its own function
@@ -17,14 +17,14 @@ pytest.importorskip("jax", reason="install the jax extra: pip install 'rnn-harne
 
 pytestmark = [pytest.mark.jax]
 
-#: file under reference_impls -> (exact text, replacement): lr * 1.01
+#: file under reference_impls -> (exact text, replacement): lr * 1.001
 LR_EDITS = {
     "elman_sine/jax_port.py": ("_sgd(self.params, self._grads, self.config.lr)",
-                               "_sgd(self.params, self._grads, self.config.lr * 1.01)"),
-    "sin_cos/jax_port.py": ("optax.adam(config.lr,", "optax.adam(config.lr * 1.01,"),
-    "rnn_windows/jax_port.py": ("optax.adam(config.lr,", "optax.adam(config.lr * 1.01,"),
+                               "_sgd(self.params, self._grads, self.config.lr * 1.001)"),
+    "sin_cos/jax_port.py": ("optax.adam(config.lr,", "optax.adam(config.lr * 1.001,"),
+    "rnn_windows/jax_port.py": ("optax.adam(config.lr,", "optax.adam(config.lr * 1.001,"),
     "char_rnn/jax_port.py": ("_sgd(self.params, self.grads(), self.config.lr)",
-                             "_sgd(self.params, self.grads(), self.config.lr * 1.01)"),
+                             "_sgd(self.params, self.grads(), self.config.lr * 1.001)"),
 }
 
 JAX_PORTS = [e for e in default_registry().entries() if e.framework == "jax"]
@@ -37,4 +37,7 @@ def test_check_fails_on_a_jax_port_with_a_changed_learning_rate(tmp_path, entry)
     require_data(entry.port_id)  # char_rnn without its corpus: skip naming the fix
     result = run_mutated(tmp_path, entry.port_id, rel_file, old, new)
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "first divergent epoch" in result.stderr
+    # the ci prefix names "first divergent epoch N"; a checkpoint segment "first divergent:
+    # segment from epoch N, ..."
+    assert ("first divergent epoch" in result.stderr
+            or "first divergent: segment" in result.stderr), result.stderr
