@@ -206,7 +206,7 @@ def check_envelope(port_id: str, profile: str, store: GoldenStore, *, device: st
     if run is None:
         run = run_port(port_id, profile, seed=chosen[0], device=device,
                        registry=req.registry, progress=progress)
-    verdict = classify(run, env, req.spec.tolerances)
+    verdict = classify(run, env, req.tolerances)
     golden = None
     if store.exists(port_id, profile):
         golden = gate(req, obtained=run, write_obtained=False).comparison

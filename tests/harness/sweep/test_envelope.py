@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -228,3 +229,20 @@ def test_too_few_seeds_for_any_p_below_alpha_detect_no_shift():
     recorded = np.random.default_rng(5).normal(size=4)
     assert detectable_shift(recorded, 4, 0.005) == float("inf")
     assert rank_test_p(recorded, recorded + 1e9) > 0.005
+
+
+#: the noisy tutorial with a much wider band margin at ci than its default table
+SPEC_WIDE_CI = replace(SPEC, profile_tolerances={"ci": {"default": Tolerance(rtol=1.0)}})
+
+
+def test_the_band_is_widened_by_the_tolerance_of_the_profile_checked(store, recorded):
+    from harness.registry import PortEntry, Registry
+    from harness.sweep import check_envelope
+
+    wide = Registry([PortEntry("noisy", "numpy", "", "tests.harness.sweep.noisy:NoisyPort")],
+                    {"noisy": "tests.harness.sweep.test_envelope:SPEC_WIDE_CI"})
+    run = run_port("noisy/numpy", "ci", seed=0, registry=registry_of())
+    run.metrics["loss"] = run.metrics["loss"] * 1.3  # outside the band, within rtol 1
+    assert not classify(run, recorded, SPEC.tolerances).inside
+    checked = check_envelope("noisy/numpy", "ci", store, registry=wide, run=run)
+    assert checked.verdict.inside
