@@ -86,3 +86,14 @@ def no_cuda(device: str, framework: str, why: str) -> DeviceUnavailableError:
         fix="run on --device cpu, or on a machine with a CUDA GPU and a CUDA build of "
         f"{framework}; CUDA test cases skip by themselves when there is none.",
     )
+
+
+def one_adam_step(steps: dict[str, int], port: str) -> int:
+    """Adam's step count, the same for every parameter (a checkpoint keeps one)."""
+    if len(set(steps.values())) > 1:
+        raise UsageError(
+            "Adam's step count differs between parameters, and a checkpoint keeps one.",
+            context={"steps": ", ".join(f"{k}={v}" for k, v in steps.items())},
+            fix="checkpoint only after steps in which every parameter had a gradient.",
+            port=port)
+    return next(iter(steps.values()), 0)

@@ -15,7 +15,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon, nd
 
-from harness.backends import no_cuda, parse_device
+from harness.backends import no_cuda, one_adam_step, parse_device
 from harness.errors import UsageError
 
 FRAMEWORK = "mxnet"
@@ -118,7 +118,7 @@ _ADAM_SLOTS = ("exp_avg", "exp_avg_sq")
 
 
 def adam_state(trainer: gluon.Trainer, tensors: Mapping[str, Any], port: str
-                ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+               ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """The trainer's Adam state as {slot: {storage path: NDArray}} and {"step": int}.
 
     gluon keeps it in private members: the updater's ``states[i]`` = (mean, var), created at
@@ -135,18 +135,12 @@ def adam_state(trainer: gluon.Trainer, tensors: Mapping[str, Any], port: str
         state = updater.states.get(i) or (nd.zeros_like(weight), nd.zeros_like(weight))
         for slot, value in zip(_ADAM_SLOTS, state, strict=True):
             slots[slot][path] = value
-    if len(set(steps.values())) > 1:
-        raise UsageError(
-            "Adam's step count differs between parameters, and a checkpoint keeps one.",
-            context={"steps": ", ".join(f"{k}={v}" for k, v in steps.items())},
-            fix="checkpoint only after steps in which every parameter had a gradient.",
-            port=port)
-    return slots, {"step": next(iter(steps.values()), 0)}
+    return slots, {"step": one_adam_step(steps, port)}
 
 
 def load_adam_state(trainer: gluon.Trainer, tensors: Mapping[str, Any],
-                     slots: Mapping[str, Mapping[str, np.ndarray]], step: int, port: str
-                     ) -> None:
+                    slots: Mapping[str, Mapping[str, np.ndarray]], step: int, port: str
+                    ) -> None:
     """The trainer's state after ``step`` updates, as ``Updater.__call__`` and
     ``Adam.update`` (MXNet 1.9.1) leave it, so the next ``trainer.step`` computes the same
     bits as the uninterrupted run. Before the first step there is none (step 0)."""

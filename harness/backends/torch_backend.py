@@ -11,8 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.backends import no_cuda, parse_device
-from harness.errors import UsageError
+from harness.backends import no_cuda, one_adam_step, parse_device
 
 FRAMEWORK = "torch"
 
@@ -132,7 +131,7 @@ _ADAM_SLOTS = ("exp_avg", "exp_avg_sq")
 
 
 def adam_state(optimizer: torch.optim.Adam, tensors: Mapping[str, torch.Tensor], port: str
-                ) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
+               ) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, Any]]:
     """``optimizer.state`` as {slot: {storage path: tensor}} and {"step": int}. Before the
     first step torch holds no state: zero moments and step 0 say the same."""
     slots: dict[str, dict[str, torch.Tensor]] = {slot: {} for slot in _ADAM_SLOTS}
@@ -142,17 +141,11 @@ def adam_state(optimizer: torch.optim.Adam, tensors: Mapping[str, torch.Tensor],
         steps[path] = int(state["step"].item()) if state else 0
         for slot in _ADAM_SLOTS:
             slots[slot][path] = state[slot] if state else torch.zeros_like(param)
-    if len(set(steps.values())) > 1:
-        raise UsageError(
-            "Adam's step count differs between parameters, and a checkpoint keeps one.",
-            context={"steps": ", ".join(f"{k}={v}" for k, v in steps.items())},
-            fix="checkpoint only after steps in which every parameter had a gradient.",
-            port=port)
-    return slots, {"step": next(iter(steps.values()), 0)}
+    return slots, {"step": one_adam_step(steps, port)}
 
 
 def load_adam_state(optimizer: torch.optim.Adam, tensors: Mapping[str, torch.Tensor],
-                     slots: Mapping[str, Mapping[str, np.ndarray]], step: int) -> None:
+                    slots: Mapping[str, Mapping[str, np.ndarray]], step: int) -> None:
     """Adam's state after ``step`` steps, built as ``Adam._init_group`` (torch 2.13) builds
     it, so the next ``step()`` computes the same bits as the uninterrupted run."""
     optimizer.state.clear()  # step 0: torch holds no state before the first step
