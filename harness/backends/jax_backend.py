@@ -69,6 +69,14 @@ _USER_NAMED = frozenset(_name(f) for f in os.environ.get("XLA_FLAGS", "").split(
 #: Whether this process's XLA runs single-threaded (set here, before any array op).
 SINGLE_THREADED = _single_threaded()
 
+#: float32 matrix products in full float32 on every device. XLA's default lets a GPU use
+#: TF32 (10-bit mantissa) for them: measured on a lent H200 (jax 0.11.2), char_rnn/jax-
+#: scratch's one step from the same weights then differed from the CPU by 0.39 absolute
+#: (torch with TF32 off: 1.6e-4). The torch backend turns TF32 off too. XLA's CPU client
+#: computes float32 products in float32 either way: the CPU goldens keep their bits.
+MATMUL_PRECISION = "highest"
+jax.config.update("jax_default_matmul_precision", MATMUL_PRECISION)
+
 
 def _thread_flags(count: int) -> tuple[str, ...]:
     """XLA's flags for ``count`` intra-op threads (Eigen's pool on only above one)."""
@@ -227,7 +235,8 @@ def allow_float64() -> None:
 
 def thread_info() -> dict[str, Any]:
     return {"xla_flags": os.environ.get("XLA_FLAGS", ""),
-            "xla_single_threaded": SINGLE_THREADED}
+            "xla_single_threaded": SINGLE_THREADED,
+            "matmul_precision": jax.config.jax_default_matmul_precision}
 
 
 def cuda_available() -> bool:

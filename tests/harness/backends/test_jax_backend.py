@@ -12,6 +12,7 @@ import pytest
 
 pytest.importorskip("jax", reason="install the jax extra: pip install 'rnn-harness[jax]'")
 
+import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 from harness.backends import jax_backend as jb  # noqa: E402
@@ -105,3 +106,10 @@ def test_cuda_without_a_gpu_is_a_clear_error():
         pytest.skip("this machine has a GPU visible to JAX")
     with pytest.raises(DeviceUnavailableError, match="no usable CUDA device"):
         jb.device("cuda")
+
+
+def test_float32_products_are_full_float32_on_every_device():
+    # XLA's default lets a GPU compute float32 products in TF32; the harness asks for
+    # full float32 (as the torch backend turns TF32 off), and the run's metadata says so.
+    assert jax.config.jax_default_matmul_precision == "highest"
+    assert jb.thread_info()["matmul_precision"] == "highest"
