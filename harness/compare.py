@@ -134,6 +134,18 @@ class Comparison:
         return tuple(o for o in self.outputs if not o.passed)
 
 
+def format_pair(obtained: float, expected: float, digits: int = 6) -> tuple[str, str]:
+    """Both values with ``digits`` significant digits, or as many more (up to 17, a
+    float64's round trip) as it takes for two different values to read differently:
+    a divergence message never shows "14.2761 vs golden 14.2761"."""
+    a, b = float(obtained), float(expected)
+    for n in range(digits, 18):
+        sa, sb = f"{a:.{n}g}", f"{b:.{n}g}"
+        if sa != sb or a == b or (a != a and b != b):
+            return sa, sb
+    return sa, sb
+
+
 def compare_metric(metric: str, obtained: np.ndarray, expected: np.ndarray,
                    tol: Tolerance) -> MetricComparison:
     """Compare one column over the epochs both sides have (and the tolerance gates)."""

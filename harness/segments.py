@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.compare import format_pair
 from harness.errors import HarnessError, PortCrashError, UsageError
 from harness.interface import (
     Segment,
@@ -175,15 +176,13 @@ class Divergence:
 
     def describe(self, start: int) -> str:
         where = f"epoch {self.epoch}" + ("" if self.step is None else f" step {self.step}")
-        first = f"{self.quantity} {_fmt(self.obtained)} vs golden {_fmt(self.expected)}"
-        rest = "; ".join(f"{name} {_fmt(a)} vs {_fmt(b)} ({'ok' if ok else 'off'})"
+        first = "{} {} vs golden {}".format(self.quantity,
+                                            *format_pair(self.obtained, self.expected))
+        rest = "; ".join("{} {} vs {} ({})".format(name, *format_pair(a, b),
+                                                   "ok" if ok else "off")
                          for name, a, b, ok in self.others)
         return (f"first divergent: segment from epoch {start}, {where}: {first}"
                 + (f"; {rest}" if rest else ""))
-
-
-def _fmt(value: float) -> str:
-    return f"{value:.6g}"
 
 
 def first_divergence(obtained: Columns, expected: Columns, tolerances: Mapping[str, Tolerance],

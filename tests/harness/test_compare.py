@@ -1,8 +1,9 @@
 """compare_trajectories: pass/fail, first divergent epoch, errors, prefix and horizon."""
 
 import numpy as np
+import pytest
 
-from harness.compare import compare_trajectories
+from harness.compare import compare_trajectories, format_pair
 from harness.interface import Tolerance, Trajectory
 
 
@@ -42,3 +43,20 @@ def test_epochs_past_the_horizon_are_reported_but_not_gated():
     comp = compare_trajectories(traj([3, 2, 5]), traj([3, 2, 1]), ["loss"], tol)
     assert comp.passed
     assert not compare_trajectories(traj([3, 2, 5]), traj([3, 2, 1]), ["loss"], TOL).passed
+
+
+@pytest.mark.parametrize(("a", "b", "want"), [
+    (14.27612345, 14.27612999, ("14.27612", "14.27613")),  # equal at 6 digits: more
+    (0.299012, 0.299021, ("0.299012", "0.299021")),          # differ at 6: as they are
+    (1.0, 1.0, ("1", "1")),                                   # equal values: 6 digits
+    (float("nan"), 2.0, ("nan", "2")),
+])
+def test_format_pair_shows_the_digits_where_two_values_differ(a, b, want):
+    assert format_pair(a, b) == want
+
+
+def test_format_pair_of_neighbouring_floats_differs():
+    a = 14.2761
+    b = float(np.nextafter(a, 20.0))
+    got, want = format_pair(a, b)
+    assert got != want and float(got) == a and float(want) == b
