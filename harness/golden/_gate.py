@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.compare import Comparison, OutputComparison, compare_trajectories
+from harness.compare import Comparison, OutputComparison, compare_trajectories, format_pair
 from harness.errors import ConfigMismatchError, UsageError
 from harness.golden._envelope import Envelope, read_envelope, record_envelope_command
 from harness.golden._store import (
@@ -222,7 +222,8 @@ def gate(req: GateRequest, obtained: Trajectory | None = None, *,
                                       observables=EPOCH_OBSERVABLES, outputs=True)
     path = None
     notes = (*divergence_notes(comparison), *_ungated_notes(req, expected, obtained),
-             *_notes(req, expected, obtained))
+             *_notes(req, expected, obtained),
+             *(() if comparison.passed else _device_notes(req, expected)))
     if not comparison.passed and write_obtained:
         path = write_obtained_files(req, obtained)
         if path is None or path != req.store.live(req.golden_port, req.profile):
@@ -245,10 +246,6 @@ def _run(req: GateRequest, seed: int, golden: Trajectory, progress: ProgressFn |
     return traj
 
 
-def _value(value: float) -> str:
-    return f"{value:.8g}"
-
-
 def divergence_notes(comp: Comparison) -> tuple[str, ...]:
     """The first epoch and quantity that left its tolerance (both values, and that epoch's
     other gated columns), then every output that differs, where it first does."""
@@ -256,11 +253,13 @@ def divergence_notes(comp: Comparison) -> tuple[str, ...]:
     first = comp.first_divergence
     if first is not None:
         tol = first.tolerance
-        others = "; ".join(f"{name} {_value(a)} vs {_value(b)} ({'ok' if ok else 'off'})"
+        others = "; ".join("{} {} vs {} ({})".format(name, *format_pair(a, b, 8),
+                                                     "ok" if ok else "off")
                            for name, a, b, ok in first.others)
+        got, want = format_pair(first.obtained, first.expected, 8)
         notes.append(f"first divergent: epoch {first.epoch}: {first.quantity} "
-                     f"{_value(first.obtained)} vs golden {_value(first.expected)} (rtol "
-                     f"{tol.rtol:g}, atol {tol.atol:g})" + (f"; {others}" if others else ""))
+                     f"{got} vs golden {want} (rtol {tol.rtol:g}, atol {tol.atol:g})"
+                     + (f"; {others}" if others else ""))
     notes += [_output_note(o) for o in comp.failed_outputs]
     return tuple(notes)
 
@@ -292,6 +291,21 @@ def _ungated_notes(req: GateRequest, golden: Trajectory, obtained: Trajectory
     return (f"the golden predates the training observables ({', '.join(missing)}): they are "
             f"not gated; `{record_command(req.golden_port, req.profile)}` re-records it with "
             "them (say why in the commit)",)
+
+
+def _device_notes(req: GateRequest, golden: Trajectory) -> tuple[str, ...]:
+    """For a failed run on another kind of device than its golden's: the tolerances
+    measured one device's noise, and a device change moves results further."""
+    recorded = str(golden.meta.get("device", "cpu"))
+    if parse_device(recorded)[0] == parse_device(req.device)[0]:
+        return ()
+    return (f"device change: the golden was recorded on {recorded}, this run is on "
+            f"{req.device}. The tolerances are {recorded} noise; another device computes in "
+            "another order (cuDNN, other kernels), and in chaotic stretches that alone can "
+            "leave them (measured on an H200: the spec's devices line). To gate "
+            f"{req.device} runs, record {req.device} goldens in their own store: "
+            f"`rnn-harness record {req.port_id} --profile {req.profile} --device "
+            f"{req.device} --golden-dir DIR`, then check with the same --golden-dir.",)
 
 
 def _notes(req: GateRequest, golden: Trajectory, obtained: Trajectory) -> tuple[str, ...]:
