@@ -117,6 +117,9 @@ a 2-core AMD EPYC VM, torch 2.13.0+cpu, mxnet 1.9.1, numpy 1.23.5:
     CPU; benchmarks/measure_devices.py):
     rtol 1e-4, atol 1e-2; one step on randomised weights needs atol 9.6e-5
     (scratch) / 3.3e-3 (concise, cuDNN); ci run 3.0e-7 / 2.9e-6 rel.
+    JAX (lent H200, jax 0.11.2, matmul precision highest): one step needs atol 2.0e-4
+    (scratch) / 6.2e-5 (concise); ci run 1.1e-5 / 5.2e-7 rel. At XLA's default (TF32) one
+    step was 0.39 off. torch there: 9.6e-5 / 3.3e-3, as on the H100.
     On machines without CUDA these cases skip with a reason.
 """
 
