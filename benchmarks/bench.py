@@ -46,8 +46,10 @@ CASES: dict[str, tuple[str, int, str, dict]] = {
 
 def _original(target: str, kwargs: dict, epochs: int) -> Callable[[], object]:
     if target.startswith("torch-d2l:"):
-        sys.path.insert(0, str(ROOT / "tests"))
-        from fidelity.conftest import _torchvision_loads, _torchvision_stub  # noqa: PLC0415
+        from tests.reference_impls.char_rnn.conftest import (  # noqa: PLC0415
+            _torchvision_loads,
+            _torchvision_stub,
+        )
 
         if not _torchvision_loads():
             sys.modules.update(_torchvision_stub())
