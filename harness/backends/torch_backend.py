@@ -108,11 +108,11 @@ def cuda_available() -> bool:
 def global_norm(tensors: list[torch.Tensor]) -> float:
     """sqrt of the sum of squares of every element, in float64 (an observable: read-only).
 
-    Each tensor's norm in float64 (``vector_norm`` converts as it reads), then the norm of
-    those: 16x faster than squaring float64 copies (2.0 -> 0.12 ms for char_rnn scratch's
-    parameters, measured), the same value to float64 rounding (~1e-15 relative)."""
+    Each tensor's norm accumulated in float64 (one ``_foreach_norm`` call for all of them),
+    then the norm of those: 16x faster than squaring float64 copies (2.0 -> 0.12 ms for
+    char_rnn scratch's parameters, measured), the same value to float64 rounding."""
     with torch.no_grad():
-        norms = [torch.linalg.vector_norm(t.detach(), dtype=torch.float64) for t in tensors]
+        norms = torch._foreach_norm([t.detach() for t in tensors], 2, dtype=torch.float64)
         return float(torch.linalg.vector_norm(torch.stack(norms)))
 
 
@@ -124,8 +124,8 @@ def snapshot(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
 def distance(before: list[torch.Tensor], after: list[torch.Tensor]) -> float:
     """``||after - before||`` over all tensors, in float64."""
     with torch.no_grad():
-        diffs = [a.detach().double().sub_(b) for a, b in zip(after, before, strict=True)]
-        return global_norm(diffs)
+        diffs = torch._foreach_sub([a.detach().to(torch.float64) for a in after], before)
+        return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(diffs))))
 
 
 # -- torch.optim.Adam's state <-> checkpoint slots (the Adam tutorials' ports share it) ----
