@@ -32,6 +32,7 @@ from harness.golden import (
     GoldenStore,
     SegmentVerdict,
     Verdict,
+    device_change_notes,
     divergence_notes,
     gate,
     gate_segments,
@@ -195,6 +196,9 @@ def _segments_row(req: GateRequest, rows: list[Row], messages: list[str],
         return _failed(exc, req, label, rows, messages, errors)
     failed = [v for v in verdicts if not v.passed]
     messages += [f"{req.port_id}: {v.describe()}" for v in failed]
+    if failed:
+        golden_meta = req.store.read(req.port_id, SEGMENT_PROFILE).meta
+        messages += [f"{req.port_id}: {n}" for n in device_change_notes(req, golden_meta)]
     worst_rel = max((r for v in verdicts for r in v.max_rel.values()), default=0.0)
     first = "" if not failed else str(failed[0].divergence.epoch)  # type: ignore[union-attr]
     epochs = f"{len(verdicts)} x {verdicts[0].length}" if verdicts else "0"

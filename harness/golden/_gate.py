@@ -223,7 +223,7 @@ def gate(req: GateRequest, obtained: Trajectory | None = None, *,
     path = None
     notes = (*divergence_notes(comparison), *_ungated_notes(req, expected, obtained),
              *_notes(req, expected, obtained),
-             *(() if comparison.passed else _device_notes(req, expected)))
+             *(() if comparison.passed else device_change_notes(req, expected.meta)))
     if not comparison.passed and write_obtained:
         path = write_obtained_files(req, obtained)
         if path is None or path != req.store.live(req.golden_port, req.profile):
@@ -293,10 +293,11 @@ def _ungated_notes(req: GateRequest, golden: Trajectory, obtained: Trajectory
             "them (say why in the commit)",)
 
 
-def _device_notes(req: GateRequest, golden: Trajectory) -> tuple[str, ...]:
-    """For a failed run on another kind of device than its golden's: the tolerances
-    measured one device's noise, and a device change moves results further."""
-    recorded = str(golden.meta.get("device", "cpu"))
+def device_change_notes(req: GateRequest, golden_meta: dict[str, Any]) -> tuple[str, ...]:
+    """For a failed run (prefix or segments) on another kind of device than its golden's
+    (``golden_meta``): the tolerances measured one device's noise, and a device change
+    moves results further."""
+    recorded = str(golden_meta.get("device", "cpu"))
     if parse_device(recorded)[0] == parse_device(req.device)[0]:
         return ()
     return (f"device change: the golden was recorded on {recorded}, this run is on "
