@@ -42,6 +42,9 @@ DETERMINISM_ENV = {
 #: every golden recorded before the policy ran at one thread or is thread-invariant.
 DEFAULT_THREADS = 1
 
+#: MXNet's engine (``thread_env``): ops run synchronously in the calling thread.
+MXNET_ENGINE = "NaiveEngine"
+
 #: The override (``--threads``): the count every run uses, whatever a golden records. An
 #: environment variable, so worker processes started after it inherit it.
 THREADS_ENV = "RNN_HARNESS_THREADS"
@@ -98,12 +101,18 @@ def current_threads() -> int:
 def thread_env(count: int) -> dict[str, str]:
     """The environment that gives a framework imported after it ``count`` intra-op threads.
 
-    MXNet reads its OpenMP count and engine workers once, at import; its engine keeps
-    one worker, so ops run one at a time with ``count`` threads each (two workers with
-    two threads each oversubscribe two cores: measured >100x slower).
+    MXNet reads its OpenMP count and engine settings once, at import. Its engine is the
+    synchronous ``NaiveEngine``: each op runs in the Python thread that pushes it, with
+    ``count`` OpenMP threads, so a run is one thread, as the policy wants. MXNet's default
+    engine hands every op to a worker thread: two busy threads per run, which a busy
+    neighbour core slows (sin_cos/mxnet up to 1.8x its idle epoch) and which is 17-20 %
+    slower than NaiveEngine for the small-op ports even idle (README "Benchmarks"); results
+    are bit-identical (every MXNet golden checked with max rel 0). Two workers with two
+    threads each oversubscribe two cores: measured >100x slower.
     """
     return {"OMP_NUM_THREADS": str(count), "MKL_NUM_THREADS": str(count),
-            "OPENBLAS_NUM_THREADS": str(count), "MXNET_CPU_WORKER_NTHREADS": "1"}
+            "OPENBLAS_NUM_THREADS": str(count), "MXNET_CPU_WORKER_NTHREADS": "1",
+            "MXNET_ENGINE_TYPE": MXNET_ENGINE}
 
 
 def recorded_threads(meta: Mapping[str, Any]) -> int | None:
@@ -156,7 +165,7 @@ def thread_info() -> dict[str, Any]:
     """Thread counts that can change float results: env settings and the frameworks' own."""
     info: dict[str, Any] = {"set": current_threads(), "cpu_count": os.cpu_count()}
     for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                "MXNET_CPU_WORKER_NTHREADS", "OPENBLAS_CORETYPE"):
+                "MXNET_CPU_WORKER_NTHREADS", "MXNET_ENGINE_TYPE", "OPENBLAS_CORETYPE"):
         info[key] = os.environ.get(key)
     for backend in loaded_backends():
         info.update(backend.thread_info())

@@ -61,9 +61,10 @@ def seed(value: int) -> None:
 
 #: OpenMP threads per operator and CPU engine workers, as MXNet's engine read them when it
 #: started (at import; it never reads them again; unset: MXNet's own default).
-#: ``harness.seeding`` sets both before a port imports MXNet.
+#: ``harness.seeding`` sets them (and the engine type) before a port imports MXNet.
 _AT_IMPORT = {"mxnet_omp_threads": os.environ.get("OMP_NUM_THREADS"),
-              "mxnet_worker_threads": os.environ.get("MXNET_CPU_WORKER_NTHREADS")}
+              "mxnet_worker_threads": os.environ.get("MXNET_CPU_WORKER_NTHREADS"),
+              "mxnet_engine": os.environ.get("MXNET_ENGINE_TYPE") or "ThreadedEnginePerDevice"}
 
 
 def set_threads(count: int) -> None:

@@ -4,6 +4,7 @@ count its golden records unless --threads overrides it."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -138,7 +139,22 @@ def test_mxnet_starts_with_the_policy_count(threads):
             "start_port('elman_sine/mxnet', 'ci'); print(json.dumps(thread_info()))")
     info = json.loads(in_fresh_process(code, threads).splitlines()[-1])
     assert info["set"] == int(threads) and info["mxnet_omp_threads"] == threads
-    assert info["mxnet_worker_threads"] == "1"
+    assert info["mxnet_worker_threads"] == "1" and info["mxnet_engine"] == "NaiveEngine"
+
+
+@pytest.mark.mxnet
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in /proc (Linux)")
+def test_an_mxnet_run_is_one_thread():
+    """The policy's one thread per run holds for MXNet too: its synchronous engine runs each
+    op in the Python thread (MXNet's default engine adds worker threads: 6 OS threads in
+    all at one OpenMP thread, measured), so a busy neighbour core cannot slow a second one."""
+    pytest.importorskip("mxnet", reason="install the mxnet extra")
+    code = ("import os; from harness.seeding import override_threads; "
+            "from harness.runner import start_port; override_threads(1); "
+            "start_port('elman_sine/mxnet', 'ci'); import mxnet as mx; "
+            "mx.nd.dot(mx.nd.ones((64, 64)), mx.nd.ones((64, 64))).wait_to_read(); "
+            "print(len(os.listdir('/proc/self/task')))")
+    assert in_fresh_process(code).splitlines()[-1] == "1"
 
 
 @pytest.mark.jax
