@@ -104,11 +104,11 @@ def thread_env(count: int) -> dict[str, str]:
     MXNet reads its OpenMP count and engine settings once, at import. Its engine is the
     synchronous ``NaiveEngine``: each op runs in the Python thread that pushes it, with
     ``count`` OpenMP threads, so a run is one thread, as the policy wants. MXNet's default
-    engine hands every op to a worker thread: two busy threads per run, which a busy
-    neighbour core slows (sin_cos/mxnet up to 1.8x its idle epoch) and which is 17-20 %
-    slower than NaiveEngine for the small-op ports even idle (README "Benchmarks"); results
-    are bit-identical (every MXNet golden checked with max rel 0). Two workers with two
-    threads each oversubscribe two cores: measured >100x slower.
+    engine hands every op to a worker thread (6 OS threads per run at one OpenMP thread).
+    Measured side by side (README "Benchmarks"): NaiveEngine 17-25 % faster for the
+    small-op ports idle and busy, the char_rnn ports 10-24 % slower idle and even busy;
+    results bit-identical (every MXNet golden re-recorded). Two workers with two threads
+    each oversubscribe two cores: measured >100x slower.
     """
     return {"OMP_NUM_THREADS": str(count), "MKL_NUM_THREADS": str(count),
             "OPENBLAS_NUM_THREADS": str(count), "MXNET_CPU_WORKER_NTHREADS": "1",
