@@ -107,11 +107,23 @@ def cuda_available() -> bool:
 
 
 def global_norm(tensors: list[torch.Tensor]) -> float:
-    """sqrt of the sum of squares of every element, in float64 (an observable: read-only)."""
+    """sqrt of the sum of squares of every element, in float64 (an observable: read-only).
+
+    One float64 copy per tensor, squared in place: the values of ``t.double().pow(2).sum()``
+    bit for bit (x * x is what pow(x, 2) computes, summed in the same layout and order)
+    with one allocation where that had two. On this CPU the second 2 MB buffer cost page
+    faults that made the observer 16 % of a char_rnn/torch-scratch epoch.
+    """
     with torch.no_grad():
-        total = sum((t.detach().double().pow(2).sum() for t in tensors),
-                    torch.zeros((), dtype=torch.float64, device=tensors[0].device))
+        total = torch.zeros((), dtype=torch.float64, device=tensors[0].device)
+        for t in tensors:
+            total = total + _squared_sum(t.detach().to(torch.float64, copy=True))
     return math.sqrt(float(total))
+
+
+def _squared_sum(owned: torch.Tensor) -> torch.Tensor:
+    """Sum of squares of a float64 tensor the caller owns (squared in place)."""
+    return owned.mul_(owned).sum()
 
 
 def snapshot(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -120,10 +132,15 @@ def snapshot(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
 
 
 def distance(before: list[torch.Tensor], after: list[torch.Tensor]) -> float:
-    """``||after - before||`` over all tensors, in float64."""
+    """``||after - before||`` over all tensors, in float64: per tensor one float64 copy of
+    ``after``, minus ``before`` (promoted to float64 by the subtraction, so the same values
+    as ``a.double() - b.double()``), squared and summed in place as in ``global_norm``."""
     with torch.no_grad():
-        diffs = [a.detach().double() - b.double() for a, b in zip(after, before, strict=True)]
-    return global_norm(diffs)
+        total = torch.zeros((), dtype=torch.float64, device=after[0].device)
+        for a, b in zip(after, before, strict=True):
+            diff = a.detach().to(torch.float64, copy=True).sub_(b.detach())
+            total = total + _squared_sum(diff)
+    return math.sqrt(float(total))
 
 
 # -- torch.optim.Adam's state <-> checkpoint slots (the Adam tutorials' ports share it) ----
