@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -35,15 +36,30 @@ def progress_bar_columns() -> tuple[ProgressColumn, ...]:
             TextColumn("{task.fields[last]}", markup=False), TimeElapsedColumn())
 
 
+#: Where stderr is not a terminal (a CI log, a file), a bar draws nothing; progress is
+#: printed as plain lines instead: a run every this many percent of its epochs, a sweep
+#: every job.
+LOG_EVERY_PERCENT = 10
+
+
 @contextmanager
 def progress_bar(label: str) -> Iterator[ProgressFn]:
-    """A transient rich progress bar on stderr, fed by the runner's per-epoch callback."""
+    """A transient rich progress bar on stderr, fed by the runner's per-epoch callback; in a
+    log, a line every ``LOG_EVERY_PERCENT`` % of the epochs."""
+    started = time.monotonic()
     with Progress(*progress_bar_columns(), console=err, transient=True) as bar:
         task = bar.add_task(label, total=None, last="")
+        logged = [0]
 
         def update(done: int, total: int, metrics: object) -> None:
             shown = ", ".join(f"{k} {v:.4g}" for k, v in dict(metrics).items())  # type: ignore[call-overload]
             bar.update(task, completed=done, total=total or None, last=shown)
+            if not err.is_terminal and total and done < total:
+                step = done * 100 // total // LOG_EVERY_PERCENT
+                if step > logged[0]:
+                    logged[0] = step
+                    err.print(f"progress: {label}: epoch {done}/{total}, {shown} "
+                              f"({time.monotonic() - started:.0f} s)")
 
         yield update
 
@@ -63,12 +79,21 @@ def sweep_progress(label: str, *, total: int | None = None,
     (unless the caller prints outcomes itself)."""
     from harness.sweep import JobFailure
 
+    started = time.monotonic()
     with Progress(*progress_bar_columns(), console=err, transient=True) as bar:
         task = bar.add_task(label, total=total, last="")
+        done = [0]
 
         def update(job: Job, outcome: object) -> None:
+            done[0] += 1
+            failed = isinstance(outcome, JobFailure)
             if print_failures and isinstance(outcome, JobFailure):
                 err.print(f"failed: {job.label}: {outcome.message}", markup=False)
             bar.update(task, advance=1, last=job.label)
+            if not err.is_terminal:
+                count = f"{done[0]}/{total}" if total is not None else f"job {done[0]}"
+                err.print(f"progress: {label}: {count} {job.label} "
+                          f"{'failed' if failed else 'done'} "
+                          f"({time.monotonic() - started:.0f} s)")
 
         yield update

@@ -164,3 +164,18 @@ def test_all_with_no_envelope_anywhere_checked_nothing(tmp_path, capsys):
 def test_a_named_port_without_an_envelope_is_still_an_error(root, capsys):
     assert run_two(["check", "noisy/numpy-other", "--envelope"], root) == 2
     assert "--seeds 32" in capsys.readouterr().err
+
+
+def test_a_log_gets_progress_lines_where_a_terminal_gets_bars(tmp_path, capsys):
+    """Under pytest stderr is not a terminal, as in a CI log: a long record must still say
+    how far it is, one line per 10 % of a run's epochs and one per finished sweep job."""
+    assert run(["record", "noisy/numpy"], tmp_path) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines()
+             if line.startswith("progress: ")]
+    assert [line.split(", ")[0] for line in lines] == [
+        f"progress: record noisy/numpy (ci): epoch {n}/10" for n in range(1, 10)]
+    assert run(["record", "noisy/numpy", "--seeds", "3", "--workers", "0"], tmp_path) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines()
+             if line.startswith("progress: ")]
+    assert len(lines) == 3 and all(" done (" in line for line in lines), lines
+    assert all(f"seed {s}," in line for s, line in zip(range(3), sorted(lines), strict=True))
