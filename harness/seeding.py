@@ -24,6 +24,7 @@ import numpy as np
 
 from harness.backends import FRAMEWORKS, loaded_backends
 from harness.errors import UsageError
+from harness.provenance import provenance
 
 #: Environment settings that must be in place before a framework is imported.
 #: cuBLAS needs a fixed workspace for deterministic GEMMs; MXNet reads its flags at import;
@@ -173,14 +174,18 @@ def thread_info() -> dict[str, Any]:
 
 
 def environment_info() -> dict[str, Any]:
-    """Versions and platform of this process, for run metadata."""
+    """Versions and platform of this process, for run metadata, with its numerics
+    provenance (``harness.provenance``: CPU flags, kernels, BLAS, SIMD, device)."""
+    versions = {d: _version(d) for d in ("numpy", *_framework_dists(), "rnn-harness")}
+    threads = thread_info()
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "machine": platform.machine(),
         "processor": _cpu_model(),
-        "versions": {d: _version(d) for d in ("numpy", *_framework_dists(), "rnn-harness")},
-        "threads": thread_info(),
+        "versions": versions,
+        "threads": threads,
+        "provenance": provenance(threads, versions),
     }
 
 
