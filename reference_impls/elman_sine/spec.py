@@ -25,25 +25,12 @@ Canonical parameters: w1 (input_size, hidden) is stored as one matrix, so that
 row(s) ``W_xh`` (1, hidden) and context rows ``W_hh`` (hidden, hidden). ``W_hq`` = w2.
 There are no biases.
 
-Invariants (issue 4; ``PROBE`` below, checks in harness/invariants_checks.py, tests in
+Invariants: ``PROBE`` below (checks in ``harness.invariants``, tests in
 tests/reference_impls/test_invariants.py).
-Measured on a 2-core AMD EPYC VM, torch 2.13.0+cpu, mxnet 1.9.1, numpy 1.23.5:
-  * cross-framework (torch vs MXNet, same random weights, drawn H 1-6, T 1-6, 40 examples):
-    forward outputs, loss and gradients differ by at most 4.8e-7 absolute -> rtol 1e-5,
-    atol 1e-6.
-  * variants: the scratch cell equals the framework's RNN layer with zero biases and no
-    output bias (the sin_cos ports' nn.RNN / gluon.rnn.RNN + a Linear/Dense): forward max
-    abs 2.4e-7; for one step the gradients too (the layer's MSE is twice the cell's loss).
-  * finite differences: loss_and_grads cuts the context after every step, so its gradient
-    is the loss's full derivative for one step only (``fd_sizes``); float64, eps 1e-6.
-  * threads: the short run (3 epochs, H 6) is bitwise identical with 1 and 2 threads
-    (OMP/MKL/MXNET_CPU_WORKER_NTHREADS) in both frameworks; this CPU has 2 cores.
-  * devices (measured on a lent H100, torch 2.11.0+cu130, TF32 off, against that machine's
-    CPU; benchmarks/measure_devices.py):
-    rtol 1e-4, atol 1e-6; one step max abs 1.9e-6, ci run 9.6e-7 rel.
-    JAX (lent H200, jax 0.11.2, matmul precision highest): one step max abs 1.9e-6, ci
-    run 3.8e-6 rel.
-    On machines without CUDA these cases skip with a reason.
+
+The measurements behind every tolerance below (noise against signal, cross-framework,
+invariants, devices, segments) are in docs/tutorials/elman_sine.md; each tolerance keeps
+its one-line ``why``.
 """
 
 from __future__ import annotations
@@ -155,23 +142,9 @@ class Schedule:
         return {"predictions": ad.forward({"x": loop.data["x"]})["y"][:, 0].tolist()}
 
 
-# Golden tolerance for the per-epoch summed loss. Measured with `rnn-harness calibrate`
-# (AMD EPYC 2-core VM, torch 2.13.0, mxnet 1.9.1, numpy 1.23.5), max relative difference:
-#                      1-ulp weight nudge (noise)   lr x 1.01 (signal)
-#   torch  ci/tutorial        1.2e-6 / 3.1e-5          1.3e-2 / 7.2e-2
-#   mxnet  ci/tutorial        1.2e-6 / 2.4e-5          7.3e-3 / 1.5e-2
-# rtol 3e-4 sits 10x above the worst noise and 24x below the weakest signal.
-# Observables and the prediction pass (issue 10), measured the same way with lr x 1.001
-# (2-core AMD EPYC, torch 2.13.0, mxnet 1.9.1, jax 0.10.2), worst noise / weakest signal
-# over the three ports, relative (predictions absolute: values cross 0):
-#                      ci (60 epochs)           tutorial (300 epochs)
-#   grad_norm_mean     5.0e-6 / 3.3e-4          1.5e-5 / 5.1e-4
-#   grad_norm_max      6.5e-6 / 3.9e-4          2.0e-5 / 1.5e-3
-#   param_norm         9.5e-8 / 5.3e-5          9.9e-7 / 7.3e-5
-#   update_norm_mean   4.7e-6 / 9.2e-4          1.5e-5 / 1.1e-3
-#   predictions (abs)  1.2e-6 / 5.9e-5          9.7e-6 / 1.3e-4
-# The tutorial's figures (loss: 3.1e-5 / 1.5e-3 at lr x 1.001) fix the shared table; ci's
-# smaller noise gets its own, so the ci prefix catches lr +0.1 % in every column.
+# Golden tolerances: 1-ulp noise against an lr change, measured with `rnn-harness
+# calibrate` (docs/tutorials/elman_sine.md). The tutorial's noise fixes the shared table;
+# ci's smaller noise gets its own, so the ci prefix catches lr +0.1 % in every column.
 TOLERANCES = {
     "default": Tolerance(rtol=3e-4, atol=0.0,
                          why="10x the 1-ulp noise (3.1e-5), 1/24 of a 1% lr change"),
@@ -188,17 +161,9 @@ PROFILE_TOLERANCES = {"ci": {
                                     why="ci noise 1.2e-6 abs, signal >= 5.9e-5 abs"),
 }}
 
-# MXNet port loaded with the torch port's initial weights, seed 0, 300 epochs: the summed
-# epoch loss differs by at most 3.2e-5 relative (epoch 221); predictions by 7.9e-6 abs.
-# Same order as the 1-ulp noise: both do float32 math with different kernels.
-#: Cross-framework agreement, gated over the first 60 epochs (the ci run): from epoch ~74 two
-#: of ten seeds are chaotic. Measured (tutorial, seeds 0-9, from torch's initial weights;
-#: 2-core AMD EPYC VM, torch 2.13.0, mxnet 1.9.1, jax 0.10.2): torch's own 1-ulp noise over
-#: epochs 0-59 <= 1.5e-5 and the JAX follower's gap <= 1.0e-5 (seed 9 worst), MXNet's 3.2e-5
-#: (seed 0); but seed 9's 1-ulp noise passes 3e-4 at epoch 75 and seed 4's at 112 (to 2.9
-#: and 1.7 relative), and JAX leaves 3e-4 there too (epochs 74 and 113), as any other
-#: rounding would. Past the horizon the curves are reported, not gated: seed envelopes
-#: compare distributions there.
+#: Cross-framework agreement, gated over the first 60 epochs (the ci run): from epoch ~74
+#: chaotic seeds' own 1-ulp noise leaves it (docs/tutorials/elman_sine.md). Past the horizon
+#: the curves are reported, not gated: seed envelopes compare distributions there.
 CROSS_FRAMEWORK = {"default": Tolerance(rtol=3e-4, atol=0.0, horizon=60,
                                         why="10x the measured 3.2e-5 (torch vs mxnet); 60 "
                                         "epochs: chaotic seeds' 1-ulp noise passes it at 75")}
@@ -252,7 +217,7 @@ def _equivalence(framework: str) -> Equivalence:
         grads_to_a=_layer_grads, loss_ratio=2.0, config_b=_layer_config)
 
 
-#: How the invariant checks (harness/invariants_checks.py) exercise these ports. The port
+#: How the invariant checks (``harness.invariants``) exercise these ports. The port
 #: boundary is the article's: one sample at a time (batch fixed at 1), time-major x (T, 1);
 #: the input size is fixed at 1 data point (+ the context).
 PROBE = Probe(
@@ -280,17 +245,10 @@ PROBE = Probe(
     equivalences=(_equivalence("torch"), _equivalence("mxnet"), _equivalence("jax")),
 )
 
-# Checkpoint segments (issue 10): the whole 300-epoch run in CI time. Checkpoints every 20
-# epochs, each segment 20 epochs long, so segments cover epochs 20-299 and the ci prefix
-# 0-59: every epoch is gated. Measured with `harness.calibrate.calibrate_segments` (2-core
-# AMD EPYC VM, torch 2.13.0, numpy 1.23.5; elman_sine/torch, 14 segments): max over all
-# segments of the 1-ulp noise against the +0.1 % lr signal, relative (absolute):
-#   epoch loss 1.4e-5 vs 1.8e-3, grad norm mean 8.3e-6 vs 9.9e-4, param norm 1.5e-7 vs
-#   2.2e-5, update norm mean 8.2e-6 vs 1.6e-3;
-#   step loss abs 1.6e-7 vs 1.9e-5, grad norm abs 2.4e-6 vs 4.0e-4, param norm rel 1.7e-7 vs
-#   2.6e-5, update norm abs 2.6e-7 vs 4.6e-5 (per-step losses near 0 make relative
-#   differences meaningless there, so steps are gated on an absolute scale).
-# Each tolerance sits ~10x above that noise and ~10x below that signal.
+# Checkpoint segments: the whole 300-epoch run in CI time. Checkpoints every 20 epochs, each
+# segment 20 epochs long, so segments cover epochs 20-299 and the ci prefix 0-59: every
+# epoch is gated. Per-step losses near 0 make relative differences meaningless, so steps are
+# gated on an absolute scale (calibrate_segments figures: docs/tutorials/elman_sine.md).
 SEGMENTS = SegmentPlan(
     spacing=20, length=20,
     epoch_tolerances={"default": Tolerance(rtol=1.5e-4, why="noise <= 1.4e-5, signal >= 9.9e-4"),

@@ -53,51 +53,14 @@ Deviation (MXNet only) - Adam: gluon's Adam and torch's Adam differ in where eps
 i.e. MXNet's eps is, in torch's terms, eps/sqrt(1-b2^t): 3.2e-7 at t=1, 1.0e-7 at t=10,
 4.1e-8 at t=60. MXNet also rounds the corrected learning rate to float32 before the
 kernel. The port keeps gluon's Adam (what an MXNet user of the article would write) with
-torch's default hyperparameters; its effect is measured below (CROSS_FRAMEWORK).
+torch's default hyperparameters; its effect is the CROSS_FRAMEWORK tolerance below.
 
-Measured tolerances (CPU, 2 cores, torch 2.13.0+cpu, mxnet 1.9.1, numpy 1.23.5; seed 1;
-max over steps of |a - b| / |b| of the per-step loss):
-  noise (1-ulp proxy; every initial weight, or every x/y data value, moved 1 ulp toward
-  +inf and toward -inf; 4 runs per port, worst shown):
-                      ci (30 steps)   tutorial (60 steps)
-    sin_cos/torch     7.8e-6          1.2e-4   (data -1 ulp; weights +1 ulp: 7.3e-6 / 5.0e-5)
-    sin_cos/mxnet     1.7e-5          1.2e-2   (data +1 ulp, at step 59; weights: 7.6e-6 / 5.4e-3)
-  signal (lr * 1.01; lr * 0.99 in brackets):
-    sin_cos/torch     0.41 (0.86)     11.4 (2.35)
-    sin_cos/mxnet     0.15 (1.04)     25.1 (5.79)
-  -> golden rtol = 0.05: 4.3x above the worst noise (MXNet's own-seed run grows sensitive
-     over its last ten steps), 3x below the smallest signal (0.15); a 1 % lr change first
-     exceeds it at step 12 (mxnet) / 14 (torch). atol = 0: the loss stays above 0.012.
-
-  cross-framework (sin_cos/mxnet loaded with sin_cos/torch's seed-1 initial weights vs
-  sin_cos/torch):   ci 6.3e-3, tutorial 0.117 (step 50); step 0 (forward only) 1.0e-7.
-  The same with a torch-formula Adam swapped into the MXNet port (measurement only):
-  ci 4.2e-6, tutorial 9.0e-5, i.e. the eps placement above causes ~all of the difference;
-  forward/backward rounding alone is at the 1-ulp noise level. The difference is
-  deterministic (0.117 +- 0.001 with either init moved 1 ulp); seeds 2-5 give 0.011-0.159.
-  -> CROSS_FRAMEWORK rtol = 0.25: 2.1x over the measured 0.117 (1.6x over the worst of
-     seeds 1-5); a 1 % lr change moves a tutorial run by >= 2.35, so it is still caught.
-
-  Timings (this 2-core CPU, run_port incl. build and first framework import / training
-  loop only): torch ci 1.7 s / 0.04 s, tutorial 2.3 s / 0.06 s; mxnet ci 0.7 s / 0.11 s,
-  tutorial 1.0 s / 0.22 s.
-
-Invariants (issue 4; ``PROBE`` below, checks in harness/invariants_checks.py, tests in
+Invariants: ``PROBE`` below (checks in ``harness.invariants``, tests in
 tests/reference_impls/test_invariants.py).
-Measured on a 2-core AMD EPYC VM, torch 2.13.0+cpu, mxnet 1.9.1, numpy 1.23.5:
-  * cross-framework (same random weights, drawn B 1-4, T 1-8, I 1-3, H 1-8, 40 examples):
-    forward, loss and gradients within 4.8e-7 absolute -> rtol 1e-5, atol 1e-6. (The
-    trajectory gap in CROSS_FRAMEWORK is Adam's eps placement, not these ops.)
-  * truncation: ``h_state.data`` (torch) / ``detach()`` (MXNet) between steps leaves
-    exactly zero gradient on the previous step's state.
-  * threads: the short run (10 steps, H 32) is bitwise identical with 1 and 2 threads in
-    both frameworks; this CPU has 2 cores.
-  * devices (measured on a lent H100, torch 2.11.0+cu130, TF32 off, against that machine's
-    CPU; benchmarks/measure_devices.py):
-    rtol 1e-4, atol 6e-4; cuDNN RNN gradients need atol 1.9e-4; ci run 1.0e-4 rel.
-    JAX (lent H200, jax 0.11.2, matmul precision highest): one step needs atol 7.4e-6;
-    ci run 2.0e-5 rel.
-    On machines without CUDA these cases skip with a reason.
+
+The measurements behind every tolerance below (noise against signal, cross-framework,
+invariants, devices, segments, timings) are in docs/tutorials/sin_cos.md; each tolerance
+keeps its one-line ``why``.
 """
 
 from __future__ import annotations
@@ -227,21 +190,10 @@ class Schedule:
         return last_step_outputs(window, np.asarray(plotted["prediction"]))
 
 
-# Measured (see the module docstring): 1-ulp noise <= 1.2e-2, lr +-1 % signal >= 0.15.
-# That tutorial-length noise sets the shared table; ci gets its own (issue 10). Observables
-# and outputs, every initial weight +1 ulp (noise) vs lr x 1.001 (signal), worst / weakest
-# over torch, mxnet and jax (2-core AMD EPYC, torch 2.13.0, mxnet 1.9.1, jax 0.10.2),
-# relative (prediction absolute):
-#                      ci (30 steps)            tutorial (60 steps)
-#   loss               8.9e-6 / 3.2e-2 (mxnet)  6.2e-4 / 0.46
-#   grad_norm_mean/max 1.4e-5 / 0.11            5.7e-4 / 0.41
-#   param_norm         7.8e-8 / 3.4e-4          6.5e-6 / 2.0e-3
-#   update_norm_mean   2.5e-6 / 1.4e-2          1.8e-4 / 7.0e-2
-#   prediction (abs)   1.4e-6 / 8.0e-3          1.3e-4 / 2.6e-2
-# Data nudges (module docstring) raise the loss noise up to 2.2x at ci (1.7e-5) and 20x at
-# tutorial length (1.2e-2); the tolerances allow for the same factors. The ci rtol 2e-4 is
-# 12x the worst ci noise and catches lr +0.1 % (3.2e-2 in sin_cos/mxnet) in the prefix
-# itself; the tutorial's 0.05 (set by its noise) does not.
+# Golden tolerances (measurements: docs/tutorials/sin_cos.md). The tutorial-length noise
+# sets the shared table; ci gets its own, which catches lr +0.1 % in the prefix itself.
+# Data nudges raise the noise 2.2x at ci and 20x at tutorial length; the tolerances allow
+# for the same factors.
 TOLERANCES = {
     "default": Tolerance(
         rtol=0.05, atol=0.0,
@@ -268,7 +220,6 @@ PROFILE_TOLERANCES = {"ci": {
                                    "3.1e-6), signal >= 8.0e-3 abs"),
 }}
 
-# Measured: mxnet (torch's initial weights) vs torch, max 0.117 over 60 steps (gluon Adam's eps).
 CROSS_FRAMEWORK = {"default": Tolerance(
     rtol=0.25, atol=0.0,
     why="measured max 0.117 (seed 1, 60 steps; 0.159 worst of seeds 1-5), from gluon Adam's "
@@ -311,13 +262,9 @@ PROBE = Probe(
     short_epochs=10,
 )
 
-# Checkpoint segments (issue 10): checkpoints every 10 steps, each segment 10 steps long,
-# so segments cover steps 10-59 and the ci prefix 0-29: every step of the run is gated.
-# Measured with calibrate_segments (2-core AMD EPYC VM, torch 2.13.0, mxnet 1.9.1, numpy
-# 1.23.5; 5 segments per port), 1-ulp noise vs lr +0.1 %, max relative (torch / mxnet):
-# loss 1.3e-6 / 7.0e-7 vs 1.5e-2 / 8.6e-2; grad norm 2.0e-6 / 1.3e-6 vs 3.1e-2 / 9.9e-2;
-# param norm 5.1e-9 / 1.7e-8 vs 1.3e-4 / 1.4e-4; update norm 3.6e-7 / 8.2e-8 vs 3.1e-3 /
-# 1.4e-2. Each tolerance is >= 10x that noise and >= 100x below that signal.
+# Checkpoint segments: checkpoints every 10 steps, each segment 10 steps long, so segments
+# cover steps 10-59 and the ci prefix 0-29: every step of the run is gated
+# (calibrate_segments figures: docs/tutorials/sin_cos.md).
 _SEGMENT_TOLERANCES = {
     "default": Tolerance(rtol=2e-5, why="loss noise <= 1.3e-6, signal >= 1.5e-2"),
     "loss": Tolerance(rtol=2e-5, why="noise <= 1.3e-6, signal >= 1.5e-2"),
