@@ -86,41 +86,13 @@ Deviations: the notebooks are unseeded (the ports seed as above). d2l 0.17.6's
 ``train_ch8`` plots perplexity every 10 epochs; the schedule records the two
 continuations at those epochs as well (greedy, so it changes nothing).
 
-Invariants (issue 4; ``PROBE`` below, checks in harness/invariants/, tests in
-tests/reference_impls/test_invariants.py).
-The vocabulary (28) comes from the corpus and is not drawn. Measured on
-a 2-core AMD EPYC VM, torch 2.13.0+cpu, mxnet 1.9.1, numpy 1.23.5:
-  * cross-framework (same random weights, concise MXNet with tanh, drawn B 1-4, T 1-5,
-    H 1-6, 40 examples per variant): max abs 2.9e-6 (scratch) / 2.6e-6 (concise); at atol
-    1e-6 the largest rtol needed is 5.6e-7 (scratch loss) -> rtol 1e-5, atol 1e-6.
-  * variants: scratch = concise with b_xh = b_h, b_hh = 0 (tanh): max abs 4.8e-7 in each
-    framework; d loss / d b_h is compared with d loss / d b_xh.
-  * finite differences (float64, eps 1e-6, rtol 1e-5) run on the cross config (tanh):
-    MXNet 1.9.1's CPU RNN op with activation "relu" is only float32-accurate in float64
-    (forward off by ~4e-10 against numpy, tanh 3e-17), so its loss is noisy at ~3e-8 and
-    difference quotients are off by 1e-3..1e-2 at eps 1e-6..1e-4, and a larger eps crosses
-    ReLU kinks (seen: 1.4e-3 at eps 1e-3). Its analytic relu gradient equals torch's
-    float64 relu RNN to 1.5e-8 (measured once, by hand).
-  * truncation: torch cuts with ``state.detach_()``; in MXNet d2l's ``s.detach()`` is a
-    no-op and the cut comes from the previous minibatch's ``backward()``, which frees its
-    graph: the check confirms the gradient into the previous minibatch is exactly zero.
-  * clipping: d2l's ``grad_clipping`` (both frameworks, via ``clip_grads``) keeps the global
-    norm <= theta and the direction, and leaves gradients below theta bit-identical.
-  * threads: the short run (2 epochs, batch 32 x 35, H 16) is bitwise identical with 1 and
-    2 threads (OMP/MKL/MXNET_CPU_WORKER_NTHREADS) in all four ports, and so is the ci
-    profile (5 epochs, H 512 / 256) of both torch ports. MXNet at the ci sizes (1-2 epochs)
-    gives the same bits with OMP_NUM_THREADS 1 or 2 and with 1 or 2 engine workers
-    (MXNET_CPU_WORKER_NTHREADS); but both at 2 together made the scratch port >100x slower
-    (one epoch unfinished after 15 min instead of 1 s: OpenMP threads oversubscribing the
-    2 cores), so set one or the other. This CPU has 2 cores; more were not measured.
-  * devices (measured on a lent H100, torch 2.11.0+cu130, TF32 off, against that machine's
-    CPU; benchmarks/measure_devices.py):
-    rtol 1e-4, atol 1e-2; one step on randomised weights needs atol 9.6e-5
-    (scratch) / 3.3e-3 (concise, cuDNN); ci run 3.0e-7 / 2.9e-6 rel.
-    JAX (lent H200, jax 0.11.2, matmul precision highest): one step needs atol 2.0e-4
-    (scratch) / 6.2e-5 (concise); ci run 1.1e-5 / 5.2e-7 rel. At XLA's default (TF32) one
-    step was 0.39 off. torch there: 9.6e-5 / 3.3e-3, as on the H100.
-    On machines without CUDA these cases skip with a reason.
+Invariants: ``PROBE`` below (checks in ``harness.invariants``, tests in
+tests/reference_impls/test_invariants.py). The vocabulary (28) comes from the corpus and is
+not drawn.
+
+The measurements behind every tolerance below (noise against signal, cross-framework,
+invariants, devices, segments) are in docs/tutorials/char_rnn.md; each tolerance keeps its
+one-line ``why``.
 """
 
 from __future__ import annotations
@@ -417,21 +389,9 @@ def continuations(ops: Predictor, config: Config, vocab: Vocab) -> dict[str, str
 
 
 # ---------------------------------------------------------------- tolerances
-# Measured on this 2-core CPU (MXNet 1.9.1 ports, seed 0; max relative difference of the
-# per-epoch perplexity against the unperturbed run, over the epochs named):
-#   noise proxy (every initial weight nudged 1 ulp toward +inf via set_params):
-#     scratch: 0 (epochs 1-2), 2.7e-8 (1-5), 1.8e-6 (1-10), 5.8e-5 (1-50)
-#     concise: 5.4e-8 (1-2), 6.8e-6 (1-5), 3.8e-4 (1-10), 3.1e-2 (1-20), 5.3e-2 (1-500)
-#   signal (lr * 1.01): every epoch of the first 5 differs by >= 9.9e-4 (concise epoch 1;
-#     scratch epoch 1: 1.06e-3); max over 1-5: scratch 7.3e-3, concise 3.2e-3.
-# ci = the first 5 epochs, where the two are 2 decades apart: rtol 1e-4 sits 15x above the
-# worst noise (concise, 6.8e-6) and ~10x below the smallest signal. The brief's measured
-# cross-machine noise of d2l MXNet scratch (1.6e-7 at epoch 2, 1.2e-5 at epoch 10) is
-# also below it. Tutorial profile: the 1-ulp noise reaches the lr signal's size from epoch
-# ~14 (concise: 3.5e-3 at epoch 14, 1-5 % later) and stays below 6e-5 through epoch 50
-# for scratch (brief: 5.4e-4 at epoch 59), so beyond ~epoch 10 (concise) / ~40 (scratch)
-# a tutorial golden can only bound the trajectory loosely (final perplexity 1.19 concise,
-# yardstick ~1.2) - see the report: a Tolerance horizon is requested from the lead.
+# Golden tolerances (measurements: docs/tutorials/char_rnn.md). On the first 5 epochs (the
+# ci profile) the 1-ulp noise and a 1 % lr change are two decades apart; at tutorial length
+# the noise reaches the lr signal's size from epoch ~14 (concise), so the golden gates 5.
 #: Gated epochs: the first 5 (the ci profile). Beyond them the tutorial golden is
 #: reported, not gated: 1-ulp noise of the concise model reaches 3.8e-4 by epoch 10 and
 #: 3.1e-2 by epoch 20, the size of a 1 % lr change, so no tolerance separates them there.
@@ -441,9 +401,7 @@ TOLERANCES = {
                          why="ci: 1-ulp noise <= 6.8e-6, lr*1.01 >= 9.9e-4"),
     "perplexity": Tolerance(rtol=1e-4, atol=0.0, horizon=HORIZON,
                             why="ci: 1-ulp noise <= 6.8e-6, lr*1.01 >= 9.9e-4 per epoch"),
-    # issue 10: observables on the same 5 epochs, weights +1 ulp (noise) vs lr x 1.001,
-    # worst / weakest of the six ports (mxnet-concise's noise, torch-concise's signal; 2-core
-    # AMD EPYC, torch 2.13.0, mxnet 1.9.1, jax 0.10.2); each rtol ~10x that noise
+    # observables on the same 5 epochs: each rtol ~10x the worst 1-ulp noise of six ports
     "grad_norm_mean": Tolerance(rtol=3e-3, horizon=HORIZON, why="noise 2.4e-4, signal 4.9e-3"),
     "grad_norm_max": Tolerance(rtol=1e-2, horizon=HORIZON, why="noise 9.6e-4, signal 9.5e-3"),
     "param_norm": Tolerance(rtol=3e-4, horizon=HORIZON, why="noise 2.8e-5, signal 1.3e-4"),
@@ -455,12 +413,9 @@ TOLERANCES = {
 }
 
 #: Cross-framework: the MXNet port loaded with the torch port's initial weights (concise
-#: with mxnet_concise_activation "tanh", the same model: ``same_model``) follows torch by
-#: max rel 8.8e-6 (scratch) / 4.8e-6 (concise) over epochs 1-5. Scratch then diverges
-#: chaotically: 1.8e-5 at epoch 6, 2.4e-4 at 7, 6.8e-3 at 8 - every op rounds differently
-#: in float32 (one-hot matmul, sum order of the clipping norm), lr 1 with a clipped norm
-#: amplifies it, as the 1-ulp proxy does later. Concise stays within 4.8e-6 through epoch
-#: 12. So the tolerance gates the first 5 epochs (its horizon) and reports the rest.
+#: with mxnet_concise_activation "tanh", the same model: ``same_model``) follows torch over
+#: epochs 1-5; scratch then diverges chaotically (docs/tutorials/char_rnn.md). So the
+#: tolerance gates the first 5 epochs (its horizon) and reports the rest.
 CROSS_FRAMEWORK = {
     "perplexity": Tolerance(rtol=1e-4, atol=0.0, horizon=5,
                             why="measured max 8.8e-6 over 5 epochs; >10x margin; "
@@ -543,35 +498,13 @@ PROBE = Probe(
     equivalences=(_variants("torch"), _variants("mxnet"), _variants("jax")),
 )
 
-# Checkpoint segments (issue 10). A checkpoint after epochs 50, 100, ..., 450 (9 per port),
-# each segment one epoch (8 steps) gated per step and per epoch. Why so few and so short:
-#   * length: restored exactly, 1-ulp noise stays small through the first epoch but passes
-#     the lr +0.1 % signal in the second (torch-concise loss 1.2e-3 by step 11, 1.5e-2 by
-#     step 15), so a segment is one epoch and every gated epoch needs its own checkpoint.
-#   * size: a checkpoint is the weights (SGD keeps no state, the hidden state is re-zeroed
-#     each epoch, the offset RNG is JSON): 1.11 MB float32 compressed for scratch (291k
-#     parameters), 0.33 MB for concise (80k): 9 per port are 39 MB for the six ports; one
-#     per epoch would be ~2 GB.
-#   * time: 9 epochs per port (idle 2-core CPU: 0.33 s/epoch torch-scratch, 0.73 mxnet-scratch,
-#     0.6 jax-scratch, 0.10-0.45 concise).
-# So 14 of the 500 epochs are gated (ci prefix 0-4 and 50, 100, ..., 450): 2.8 %. Clipping
-# acts from epoch ~100 on: 3-4 (scratch) to 6-8 (concise) of each port's 9 segments clip.
-# mxnet-concise (d2l's MXNet tab is a ReLU RNN) gates each segment's first step only: 1-ulp
-# noise flips ReLU units from its third step on (loss 6.9e-4 at step 2, 0.19 by step 6).
-# Measured by replaying the stored segments (2-core AMD EPYC VM; torch 2.13.0, mxnet 1.9.1,
-# numpy 1.23.5; jax 0.10.2, numpy 2.4.6), 9 segments per port, max relative difference over
-# the gated steps; 1-ulp noise (every restored weight nudged) worst port, and lr +0.1 %
-# signal smallest over segments (by the segment's end):
-#   loss        noise 8.3e-5 (jax-concise; 2.3e-5 torch-concise, <= 6.6e-6 scratch) vs 6.4e-5
-#   grad_norm   noise 5.7e-5 (jax-concise)                                           vs 5.4e-4
-#   param_norm  noise 1.8e-8 (jax-concise)                                           vs 3.1e-7
-#   update_norm noise 9.7e-6 (jax-scratch; 1.8e-7 concise)          vs 1.0e-3 at every first step
-#   epoch: perplexity noise 2.7e-6 vs 4.1e-6; grad_norm_mean/max 3.5e-5; param_norm 1.8e-8;
-#   update_norm_mean 1.1e-6 vs 7.6e-4.
-# Each tolerance is >= 10x its worst noise; the update norm decides (SGD's update is lr times
-# the clipped gradient): every port catches +0.1 % in 9 of 9 segments, noise trips 0 of 9.
-# The clip decision is exact: no gated step's pre-clip norm lies within 1.5e-2 of theta
-# (relative), 270x the worst grad_norm noise.
+# Checkpoint segments. A checkpoint after epochs 50, 100, ..., 450 (9 per port), each
+# segment one epoch (8 steps) gated per step and per epoch: restored exactly, 1-ulp noise
+# passes the lr +0.1 % signal in a segment's second epoch, so every gated epoch needs its
+# own checkpoint (1.1 MB for scratch). mxnet-concise (a ReLU RNN) gates each segment's first
+# step only: 1-ulp noise flips ReLU units from its third step on. The update norm decides
+# (SGD's update is lr times the clipped gradient). Replay figures, sizes and times:
+# docs/tutorials/char_rnn.md.
 _GRAD = Tolerance(rtol=6e-4, why="noise <= 5.7e-5 (jax-concise, step 7)")
 _UPDATE = Tolerance(rtol=1e-4, why="noise <= 9.7e-6 (jax-scratch), lr +0.1 % moves it 1.0e-3")
 _PARAM = Tolerance(rtol=2e-7, why="noise <= 1.8e-8 (jax-concise), lr +0.1 % >= 3.1e-7")
