@@ -181,3 +181,26 @@ def load_adam_state(optimizer: torch.optim.Adam, tensors: Mapping[str, torch.Ten
                                  device=param.device if on_device else "cpu"),
             **{slot: torch.tensor(np.asarray(slots[slot][path]), dtype=param.dtype,
                                   device=param.device) for slot in _ADAM_SLOTS}}
+
+
+# -- generator state for checkpoints (dropout and any other draw inside training) ---------
+def rng_state() -> dict[str, Any]:
+    """torch's CPU generator and, once CUDA is initialised, every CUDA device's, as JSON."""
+    from harness.interface._checkpoint import bytes_to_json
+
+    state: dict[str, Any] = {"cpu": bytes_to_json(torch.get_rng_state().numpy().tobytes())}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = [bytes_to_json(s.numpy().tobytes())
+                         for s in torch.cuda.get_rng_state_all()]
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    from harness.interface._checkpoint import bytes_from_json
+
+    def as_tensor(text: str) -> torch.Tensor:
+        return torch.from_numpy(np.frombuffer(bytes_from_json(text), np.uint8).copy())
+
+    torch.set_rng_state(as_tensor(state["cpu"]))
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([as_tensor(s) for s in state["cuda"]])

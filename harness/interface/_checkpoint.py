@@ -2,19 +2,24 @@
 
 A ``Checkpoint`` is what a fresh port needs to continue a run exactly where it stopped:
 the parameters, the optimizer's state (e.g. Adam's moments and step counts), the hidden
-state carried across epochs (where a tutorial carries one), the data-order RNG's state and
-the epoch. Arrays are keyed ``param/<name>``, ``opt/<slot>/<name>`` and ``carry/<i>``;
-everything else is plain JSON in ``scalars``. Never pickled.
+state carried across epochs (where a tutorial carries one), the data-order RNG's state,
+every global generator the run may draw from (Python's ``random``, numpy's, and each loaded
+framework's: ``capture_rngs``) and the epoch. Arrays are keyed ``param/<name>``,
+``opt/<slot>/<name>``, ``carry/<i>`` and ``extra/<key>``; everything else is plain JSON in
+``scalars``. Never pickled.
 """
 
 from __future__ import annotations
 
+import base64
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from harness.backends import loaded_backends
 
 
 @dataclass
@@ -70,3 +75,47 @@ def rng_from_json(state: Mapping[str, Any] | None) -> random.Random | None:
     rng = random.Random()
     rng.setstate((state["version"], tuple(state["words"]), state["gauss_next"]))
     return rng
+
+
+def bytes_to_json(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def bytes_from_json(text: str) -> bytes:
+    return base64.b64decode(text.encode("ascii"))
+
+
+def capture_rngs() -> dict[str, Any]:
+    """The state of every global generator a run may draw from, as JSON: Python's
+    ``random``, numpy's legacy global generator and each loaded framework's own (its
+    backend's ``rng_state``; a framework whose backend has none records nothing, and
+    ``record``'s replay proof refuses a port that draws from it)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": rng_state_to_json(random),  # type: ignore[arg-type]
+        "numpy": {"kind": kind, "keys": bytes_to_json(np.asarray(keys, "<u4").tobytes()),
+                  "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)},
+    }
+    for backend in loaded_backends():
+        capture = getattr(backend, "rng_state", None)
+        if capture is not None:
+            state[backend.FRAMEWORK] = capture()
+    return state
+
+
+def restore_rngs(state: Mapping[str, Any] | None) -> None:
+    """Put back what ``capture_rngs`` captured (nothing for a checkpoint that predates it)."""
+    if not state:
+        return
+    if state.get("python") is not None:
+        restored = rng_from_json(state["python"])
+        assert restored is not None
+        random.setstate(restored.getstate())
+    if state.get("numpy") is not None:
+        st = state["numpy"]
+        keys = np.frombuffer(bytes_from_json(st["keys"]), "<u4").astype(np.uint32)
+        np.random.set_state((st["kind"], keys, st["pos"], st["has_gauss"], st["cached"]))
+    for backend in loaded_backends():
+        put = getattr(backend, "set_rng_state", None)
+        if put is not None and state.get(backend.FRAMEWORK) is not None:
+            put(state[backend.FRAMEWORK])

@@ -8,7 +8,16 @@ from typing import Any
 
 import numpy as np
 
-from harness.interface._checkpoint import Checkpoint, rng_from_json, rng_state_to_json
+from harness.errors import UsageError
+from harness.interface._checkpoint import (
+    Checkpoint,
+    bytes_from_json,
+    bytes_to_json,
+    capture_rngs,
+    restore_rngs,
+    rng_from_json,
+    rng_state_to_json,
+)
 from harness.interface._observe import Observer
 from harness.interface._params import ParamTable
 from harness.interface._port import Adapter, Batch, Params
@@ -93,7 +102,13 @@ class SpecPort:
             parts = list(carry) if isinstance(carry, (tuple, list)) else [carry]
             arrays.update({f"carry/{i}": ad.backend.to_numpy(p) for i, p in enumerate(parts)})
             scalars["carry"] = "sequence" if isinstance(carry, (tuple, list)) else "tensor"
-        scalars["extra"] = {k: v for k, v in loop.extra.items() if _is_json(v)}
+        scalars["extra"], extra_arrays = _split_extra(loop.extra, self.port_id)
+        arrays.update({f"extra/{k}": v for k, v in extra_arrays.items()})
+        scalars["extra_arrays"] = {k: _array_json(v) for k, v in extra_arrays.items()
+                                   if v.dtype != np.float32}
+        arrays = {k: v for k, v in arrays.items()
+                  if not (k.startswith("extra/") and k[6:] in scalars["extra_arrays"])}
+        scalars["rngs"] = capture_rngs()
         return Checkpoint(loop.epoch, arrays, scalars)
 
     def restore(self, ckpt: Checkpoint) -> None:
@@ -117,13 +132,48 @@ class SpecPort:
             loop.carry = state if ckpt.scalars.get("carry") == "sequence" else state[0]
         else:
             loop.carry = None
-        loop.extra = dict(ckpt.scalars.get("extra", {}))  # replaced, not merged: a reused port
+        # replaced, not merged: a reused port
+        loop.extra = {**ckpt.scalars.get("extra", {}), **ckpt.group("extra"),
+                      **{k: _array_from_json(v)
+                         for k, v in ckpt.scalars.get("extra_arrays", {}).items()}}
+        restore_rngs(ckpt.scalars.get("rngs"))
 
     def __getattr__(self, name: str) -> Any:
         # only reached for names SpecPort lacks: the adapter's optional hooks
         if name in ("adapter", "spec", "table"):
             raise AttributeError(name)
         return getattr(self.adapter, name)
+
+
+def _split_extra(extra: Mapping[str, Any], port_id: str
+                 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """``Loop.extra`` as (JSON values, numpy arrays); anything else cannot be checkpointed
+    and is refused by name (never dropped: a restore would silently lose it)."""
+    values, arrays = {}, {}
+    for key, value in extra.items():
+        if isinstance(value, np.ndarray):
+            arrays[key] = value
+        elif _is_json(value):
+            values[key] = value
+        else:
+            raise UsageError(
+                f"Loop.extra[{key!r}] of {port_id} is a {type(value).__name__}, which a "
+                "checkpoint cannot hold.", context={"port": port_id, "key": key},
+                fix="keep schedule state in Loop.extra as JSON values (numbers, strings, "
+                "lists, dicts) or numpy arrays (e.g. best weights: adapter tensors through "
+                "backend.to_numpy).", port=port_id)
+    return values, arrays
+
+
+def _array_json(value: np.ndarray) -> dict[str, Any]:
+    """A non-float32 array as JSON (exact: its bytes, dtype and shape)."""
+    arr = np.ascontiguousarray(value)
+    return {"dtype": arr.dtype.str, "shape": list(arr.shape), "data": bytes_to_json(arr.tobytes())}
+
+
+def _array_from_json(value: Mapping[str, Any]) -> np.ndarray:
+    flat = np.frombuffer(bytes_from_json(value["data"]), np.dtype(value["dtype"]))
+    return flat.reshape(value["shape"]).copy()
 
 
 def _is_json(value: Any) -> bool:
