@@ -100,6 +100,12 @@ class GoldenTooLargeError(GoldenCorruptError):
     """A golden file is larger than the store's limit for its kind, so it is not read."""
 
 
+class GoldenStoreError(GoldenError):
+    """The golden store itself (``--golden-dir``, ``$RNN_HARNESS_GOLDEN``) is a file, not a
+    folder: no golden can be read from it or written to it. (A store that does not exist
+    yet raises ``GoldenMissingError``, saying so: recording creates it.)"""
+
+
 class GoldenLockedError(GoldenError):
     """Another process is writing the same golden (``record``, ``--update-golden``)."""
 
@@ -177,3 +183,16 @@ class ChildRunError(HarnessError, RuntimeError):
 
 class SavedRunsConflictError(UsageError):
     """Saved-runs folders to merge disagree (the same port x device, or the profile)."""
+
+
+class ConfigChangedError(ConfigMismatchError):
+    """The spec's profile no longer has the config its golden was recorded with: a
+    regression (the numbers would move), each changed field named with both values."""
+
+    exit_code = EXIT_REGRESSION
+
+
+class RestoreNotExactError(GoldenError):
+    """A port restored from its own checkpoint does not continue its run bit for bit (it
+    keeps state no checkpoint holds: a private RNG, a counter...), so its segments could
+    never pass: ``record`` refuses to write such a golden."""

@@ -4,20 +4,24 @@ float arrays) beside a JSON meta file that holds its schema version and SHA-256.
 Writes are atomic (a temp file in the same folder, then a rename), with the mode the
 umask gives, and the meta file is written last, so a reader that verifies the SHA-256
 detects a hand-edited or half-written pair (a golden as a whole changes through ``_swap``).
-Reads refuse a file past its kind's size limit before reading it, and a JSON file nested
-too deep to parse. Never pickle: NPZ members are plain numeric arrays, read with
+Reads refuse a file past its kind's size limit (or a folder where the file belongs) before
+reading it, and a JSON file nested too deep to parse, and verify the SHA-256 before
+decoding anything. Never pickle: NPZ members are plain numeric arrays, read with
 ``allow_pickle=False``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import json
 import os
+import stat
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +92,7 @@ class Where:
 
     def corrupt(self, path: Path, kind: FileKind, what: str) -> GoldenCorruptError:
         return GoldenCorruptError(
-            f"The {kind.noun} file {path.name} for {self.port_id} ({self.profile}) is "
+            f"The {_file(kind)} {path.name} for {self.port_id} ({self.profile}) is "
             f"unreadable: {what}.",
             context={"file": path},
             fix=f"restore it from git (`git checkout -- {path.parent}`) or re-record it on "
@@ -97,7 +101,7 @@ class Where:
     def too_large(self, path: Path, kind: FileKind, size: int, limit: int
                   ) -> GoldenTooLargeError:
         return GoldenTooLargeError(
-            f"The {kind.noun} file {path.name} for {self.port_id} ({self.profile}) is "
+            f"The {_file(kind)} {path.name} for {self.port_id} ({self.profile}) is "
             f"{size / MB:.1f} MB, past the store's limit of {limit / MB:.0f} MB for "
             f"{path.suffix} files; it was not read.",
             context={"file": path, "size": f"{size} bytes", "limit": f"{limit} bytes"},
@@ -111,6 +115,10 @@ class Where:
             context={"file": path},
             fix="use the rnn-harness version that wrote it, or re-record it with this one: "
             f"`{self.record}`.", **self._ids())
+
+
+def _file(kind: FileKind) -> str:
+    return kind.noun if kind.noun.endswith("file") else f"{kind.noun} file"
 
 
 # ---------------------------------------------------------------- encoding
@@ -197,18 +205,34 @@ def exists(folder: Path, kind: FileKind) -> bool:
 def read(folder: Path, kind: FileKind, where: Where, decode: Callable[[bytes, dict[str, Any]], T]
          ) -> tuple[T, dict[str, Any]]:
     """The verified (decoded data, meta): present, JSON, known schema, required fields,
-    decodable, matching SHA-256. Every defect raises a ``GoldenError`` naming the fix.
-    ``decode`` runs before the checksum, so a garbled file names its bad line."""
+    matching SHA-256, decodable. Every defect raises a ``GoldenError`` naming the fix.
+    The checksum is verified before ``decode`` runs, so a flipped byte never reaches a
+    decompressor; a CSV that fails it is still parsed, to name its bad line."""
+    meta, raw = _verified(folder, kind, where, decode)
+    return decode(raw, meta), meta
+
+
+def verify(folder: Path, kind: FileKind, where: Where) -> dict[str, Any]:
+    """The meta of a pair whose data matches its SHA-256 (hashed, never decoded)."""
+    return _verified(folder, kind, where)[0]
+
+
+def _verified(folder: Path, kind: FileKind, where: Where,
+              decode: Callable[[bytes, dict[str, Any]], object] | None = None
+              ) -> tuple[dict[str, Any], bytes]:
     if not exists(folder, kind):
         raise where.missing(kind, folder)
     meta = _read_meta(folder / kind.meta, kind, where)
-    raw = read_limited(folder / kind.data, kind, where)
-    value = decode(raw, meta)
+    path = folder / kind.data
+    raw = read_limited(path, kind, where)
     if sha256(raw) != meta[kind.sha_key]:
-        raise where.corrupt(folder / kind.data, kind,
-                            f"its SHA-256 differs from the one {kind.meta} recorded (edited by "
-                            "hand, or written by an interrupted record)")
-    return value, meta
+        if decode is not None and path.suffix == ".csv":
+            with contextlib.suppress(UnicodeDecodeError):
+                decode(raw, meta)  # a garbled line raises naming it, before the checksum does
+        raise where.corrupt(path, kind, f"its SHA-256 differs from the one {kind.meta} "
+                            "recorded (a changed byte, edited by hand, or written by an "
+                            "interrupted record)")
+    return meta, raw
 
 
 def _read_meta(path: Path, kind: FileKind, where: Where) -> dict[str, Any]:
@@ -231,13 +255,21 @@ def _read_meta(path: Path, kind: FileKind, where: Where) -> dict[str, Any]:
 
 
 def read_limited(path: Path, kind: FileKind, where: Where) -> bytes:
-    """The file's bytes, refused unread when it is past its kind's size limit."""
+    """The file's bytes, refused unread when it is past its kind's size limit or is not a
+    regular file (a folder where the file belongs)."""
     limit = SIZE_LIMITS.get(path.suffix, SIZE_LIMITS[".npz"])
-    with path.open("rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        if size > limit:
-            raise where.too_large(path, kind, size, limit)
-        return fh.read(limit + 1)
+    try:
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            what = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+            raise where.corrupt(path, kind, f"{path} is {what}, not a file")
+        with path.open("rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > limit:
+                raise where.too_large(path, kind, size, limit)
+            return fh.read(limit + 1)
+    except OSError as exc:
+        raise where.corrupt(path, kind, f"it cannot be read ({exc.strerror or exc})") from None
 
 
 def csv_columns(text: str, header: Sequence[str], rows: int, path: Path, kind: FileKind,
@@ -275,5 +307,7 @@ def npz_arrays(raw: bytes, path: Path, kind: FileKind, where: Where) -> dict[str
     try:
         with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
             return {name: npz[name] for name in npz.files}
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+    # a checksum-verified file decodes; these guard one whose meta was rewritten to match
+    except (ValueError, OSError, EOFError, NotImplementedError, zipfile.BadZipFile,
+            zlib.error) as exc:
         raise where.corrupt(path, kind, f"not a plain-array NPZ ({exc})") from None

@@ -30,6 +30,8 @@ EPOCHS = FileKind("segment continuation", "epochs.csv", "epochs.json", "csv_sha2
                   ("port", "profile", "start", "length", "columns"))
 STEPS = FileKind("segment steps", "steps.csv", "steps.json", "csv_sha256",
                  ("port", "profile", "start", "columns", "rows"))
+#: the pairs of one segment folder, in the order a reader verifies them
+SEGMENT_KINDS = (CHECKPOINT, EPOCHS, STEPS)
 #: checkpoints are stored as float32, every array checked to lose nothing in the cast
 CHECKPOINT_DTYPE = np.float32
 #: the per-step CSV's position columns (``epoch`` is the codec's row index there)
@@ -88,15 +90,17 @@ def _float32(arrays: dict[str, np.ndarray], port_id: str) -> dict[str, np.ndarra
 
 def read_segments(store: GoldenStore, port_id: str, profile: str) -> list[Segment]:
     """Every stored segment, verified, in start order (empty when none is recorded)."""
-    root = store.live(port_id, profile) / SEGMENTS_DIR
+    where = _where(port_id, profile)
+    return [_read_one(folder, where) for folder in segment_folders(store.live(port_id, profile))]
+
+
+def segment_folders(golden: Path) -> list[Path]:
+    """The ``segments/<start>`` folders of a golden folder, in start order; only those:
+    anything else there (a stray copy, a hidden folder) is not a segment."""
+    root = golden / SEGMENTS_DIR
     if not root.is_dir():
         return []
-    where = _where(port_id, profile)
-    out = []
-    # only ``<start>`` folders: anything else (a stray copy, a hidden folder) is not a segment
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.name.isdigit()):
-        out.append(_read_one(folder, where))
-    return out
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.isdigit())
 
 
 def _read_one(folder: Path, where: Where) -> Segment:

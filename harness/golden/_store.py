@@ -2,19 +2,20 @@
 (``trajectory.csv`` + ``meta.json``), the initial weights it was trained from
 (``initial_params.npz`` + ``.json``) and, where recorded, a seed envelope. Every file
 pair goes through the one codec (``_codec``); a golden folder changes as a whole, under a
-lock (``_swap``), and only at a path inside the store."""
+lock (``_swap``), and only at a path inside the store (no link on the way leads out).
+Reading a golden verifies the checksum of every file in its folder."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness.errors import UnsafePathError
+from harness.errors import GoldenMissingError, GoldenStoreError, UnsafePathError
 from harness.golden import _codec, _swap
 from harness.golden._codec import FileKind, Where
 from harness.interface import Trajectory
@@ -30,6 +31,8 @@ INITIAL_FILE, INITIAL_META_FILE = INITIAL.data, INITIAL.meta
 OBTAINED = "obtained"
 #: Canonical initial weights are stored as float32 (every port trains in float32).
 INITIAL_DTYPE = np.float32
+#: The variable that names the store (read by ``_gate.default_golden_dir``), for messages.
+STORE_ENV = "RNN_HARNESS_GOLDEN"
 
 
 def record_command(port_id: str, profile: str) -> str:
@@ -90,6 +93,46 @@ def _check_part(what: str, part: str, port_id: str, profile: str) -> None:
             "names such as 'my_sine', 'numpy' and 'ci'.")
 
 
+def _check_links(root: Path, path: Path, port_id: str, profile: str) -> None:
+    """Refuse a golden folder reached through a link that leads out of the store: a record
+    would replace the link by a real folder, and a check would judge files the store does
+    not hold. A store that is itself a link is fine (its target is the store)."""
+    inside = Path(os.path.realpath(root))
+    for level in (path.parent.parent, path.parent, path):
+        if not level.is_symlink():
+            continue
+        target = Path(os.path.realpath(level))
+        if not target.is_relative_to(inside):
+            raise UnsafePathError(
+                f"The golden folder {path} leads out of the store through the link {level}; "
+                "nothing was read or written.",
+                context={"link": level, "points to": target, "store": root},
+                fix=f"keep goldens inside the store: replace the link by the folder it points "
+                f"to (`rm {level} && cp -a {target} {level}`), or pass --golden-dir (or set "
+                f"${STORE_ENV}) to the store that holds it.", **_ids(port_id, profile))
+
+
+def store_missing(root: Path, port_id: str, profile: str
+                  ) -> GoldenMissingError | GoldenStoreError:
+    """The error for a store root that does not exist (nothing is recorded there: a
+    ``GoldenMissingError`` that says so) or is a file (a ``GoldenStoreError``)."""
+    named = os.environ.get(STORE_ENV)
+    source = (f"${STORE_ENV}" if named and Path(named).resolve() == root.resolve()
+              else f"--golden-dir, ${STORE_ENV} or the default")
+    where = (f"point --golden-dir (or ${STORE_ENV}) at the folder that holds the goldens, or "
+             f"unset ${STORE_ENV} to use the repository's golden/")
+    context = {"store": root, "named by": source}
+    if root.exists():
+        return GoldenStoreError(
+            f"The golden store {root} is a file, not a folder: no golden can be read from "
+            "it or written to it.", context=context, fix=f"{where}.", **_ids(port_id, profile))
+    return GoldenMissingError(
+        f"The golden store {root} does not exist, so no golden of {port_id} ({profile}) is "
+        "recorded there.", context=context,
+        fix=f"{where}; to start a store there, record one on purpose (with the same store): "
+        f"`{record_command(port_id, profile)}`.", **_ids(port_id, profile))
+
+
 class GoldenStore:
     """Reads and writes the goldens under ``root``."""
 
@@ -98,19 +141,26 @@ class GoldenStore:
 
     def path(self, port_id: str, profile: str) -> Path:
         """``<root>/<tutorial>/<port>/<profile>``; refused unless each part is one plain
-        folder name, so no id or profile reaches outside the store."""
+        folder name and no link on the way leads out of the store."""
         tutorial, _, port = port_id.partition("/")
         for what, part in (("tutorial", tutorial), ("port", port), ("profile", profile)):
             _check_part(what, part, port_id, profile)
-        return self.root / tutorial / port / profile
+        path = self.root / tutorial / port / profile
+        _check_links(self.root, path, port_id, profile)
+        return path
 
     def live(self, port_id: str, profile: str) -> Path:
         """The folder readers use: the golden's, or the old golden a record cut off in the
-        middle of replacing it had moved aside."""
+        middle of replacing it had moved aside. A store that is missing or is a file is
+        refused as such (not as one golden that is not recorded)."""
+        if not self.root.is_dir():
+            raise store_missing(self.root, port_id, profile)
         return _swap.live(self.path(port_id, profile))
 
     def exists(self, port_id: str, profile: str, kind: FileKind = TRAJECTORY) -> bool:
-        return _codec.exists(self.live(port_id, profile), kind)
+        """Whether the golden is recorded (false in a store that does not exist yet, which
+        a record creates)."""
+        return _codec.exists(_swap.live(self.path(port_id, profile)), kind)
 
     def locked(self, port_id: str, profile: str) -> contextlib.AbstractContextManager[None]:
         """Hold the golden's write lock (another process holding it is refused); ``record``
@@ -136,13 +186,15 @@ class GoldenStore:
         if obtained:
             text, meta = trajectory_files(traj)
             kind = TRAJECTORY.tagged(f"{tag}.{OBTAINED}" if tag else OBTAINED)
-            return _codec.write(self.live(traj.port_id, traj.profile), kind, text, meta)
+            folder = _swap.live(self.path(traj.port_id, traj.profile))
+            return _codec.write(folder, kind, text, meta)
         with self.replacing(traj.port_id, traj.profile) as staged:
             write_trajectory(staged, traj)
         return self.path(traj.port_id, traj.profile)
 
     def read(self, port_id: str, profile: str) -> Trajectory:
-        """Read and verify a golden; every defect raises a ``GoldenError`` naming the fix."""
+        """Read and verify a golden, and the checksum of every file beside it (see
+        ``verify``); every defect raises a ``GoldenError`` naming the file and the fix."""
         folder = self.live(port_id, profile)
         where = Where(port_id, profile, record_command(port_id, profile))
 
@@ -152,8 +204,24 @@ class GoldenStore:
                                       folder / TRAJECTORY.data, TRAJECTORY, where)
 
         cols, meta = _codec.read(folder, TRAJECTORY, where, decode)
+        self.verify(port_id, profile)
         return Trajectory(port_id, profile, {m: cols[m] for m in meta["metrics"]},
                           {t: cols[t] for t in meta["timing"]}, meta.get("outputs", {}), meta)
+
+    def verify(self, port_id: str, profile: str) -> None:
+        """Verify the SHA-256 of every other pair in the golden folder (initial weights,
+        envelope, checkpoint segments) against its meta: hashed, never decoded, so a broken
+        file a check relies on fails before any training, naming the file. Skipped while
+        this process holds the golden's write lock: it is replacing those files, and a
+        broken one must not stop the record that repairs it."""
+        if _swap.holding(self.path(port_id, profile)):
+            return
+        folder = self.live(port_id, profile)
+        for sub, kind, command in _pairs_beside(folder, port_id, profile):
+            # a pair not (fully) there is not checked here: the reader that needs it says
+            # it is missing and names ``command``
+            if _codec.exists(sub, kind):
+                _codec.verify(sub, kind, Where(port_id, profile, command))
 
     def write_initial(self, port_id: str, profile: str, params: Mapping[str, np.ndarray],
                       meta: Mapping[str, Any]) -> Path:
@@ -181,3 +249,17 @@ class GoldenStore:
             return arrays
 
         return _codec.read(folder, INITIAL, where, decode)
+
+
+def _pairs_beside(folder: Path, port_id: str, profile: str
+                  ) -> Iterator[tuple[Path, FileKind, str]]:
+    """(folder, kind, the command that re-records it) of each pair a golden folder may hold
+    beside its trajectory. Imported here: those modules build on the store."""
+    from harness.golden._envelope import ENVELOPE, record_envelope_command
+    from harness.golden._segments import SEGMENT_KINDS, record_segments_command, segment_folders
+
+    yield folder, INITIAL, record_initial_command(port_id, profile)
+    yield folder, ENVELOPE, record_envelope_command(port_id, profile)
+    for sub in segment_folders(folder):
+        for kind in SEGMENT_KINDS:
+            yield sub, kind, record_segments_command(port_id)

@@ -15,7 +15,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from harness.errors import GoldenLockedError, GoldenWriteError
+from harness.errors import GoldenLockedError, GoldenWriteError, UnsafePathError
 
 STAGED = ".tmp-"
 RETIRED = ".old-"
@@ -28,6 +28,11 @@ Ids = dict[str, str]
 
 def lock_path(folder: Path) -> Path:
     return folder.with_name(f".{folder.name}.lock")
+
+
+def holding(folder: Path) -> bool:
+    """Whether this process holds the write lock of ``folder`` (it is rewriting it)."""
+    return lock_path(folder) in _held
 
 
 def leftovers(folder: Path) -> list[Path]:
@@ -91,8 +96,13 @@ def _acquire(lock: Path, folder: Path, ids: Ids) -> int:
                 f"one again; if pid {holder} no longer exists, the lock was released with it.",
                 **ids) from None
         if _same_file(fd, lock):
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            except OSError as exc:  # a full disk: no lock is left behind, nothing changed
+                lock.unlink(missing_ok=True)
+                os.close(fd)
+                raise _write_error(exc, folder, ids) from None
             return fd
         os.close(fd)  # the holder removed the file as we opened it: take the new one
 
@@ -108,7 +118,9 @@ def _same_file(fd: int, path: Path) -> bool:
 def replacing(folder: Path, ids: Ids, notes: Callable[[str], None] | None = None
               ) -> Iterator[Path]:
     """Yield a staged copy of ``folder`` to change; on a clean exit it replaces ``folder``
-    as a whole. On an error the staged copy is removed and ``folder`` is as it was."""
+    as a whole. On an error the staged copy is removed and ``folder`` is as it was (an
+    error after the new folder is in place says so instead)."""
+    _refuse_link(folder, ids)
     with locked(folder, ids):
         for note in recover(folder):
             if notes is not None:
@@ -117,13 +129,25 @@ def replacing(folder: Path, ids: Ids, notes: Callable[[str], None] | None = None
         try:
             _stage(folder, staged)
             yield staged
-            _swap(folder, staged)
+            _swap(folder, staged, ids)
         except OSError as exc:
             shutil.rmtree(staged, ignore_errors=True)
             raise _write_error(exc, folder, ids) from exc
         except BaseException:
             shutil.rmtree(staged, ignore_errors=True)
             raise
+
+
+def _refuse_link(folder: Path, ids: Ids) -> None:
+    """A golden folder that is a link cannot be replaced as a whole: the swap's renames
+    would replace the link by a real folder and leave the link aside."""
+    if folder.is_symlink():
+        raise UnsafePathError(
+            f"The golden folder {folder} is a link; a record replaces a golden folder as a "
+            "whole by renames, which would replace the link, not write through it. Nothing "
+            "was written.", context={"link": folder, "points to": os.readlink(folder)},
+            fix=f"replace the link by the folder it points to (`rm {folder} && cp -a "
+            f"{os.path.realpath(folder)} {folder}`), then record again.", **ids)
 
 
 def recover(folder: Path) -> list[str]:
@@ -162,16 +186,54 @@ def _link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-def _swap(folder: Path, staged: Path) -> None:
+def _swap(folder: Path, staged: Path, ids: Ids) -> None:
+    """Put ``staged`` in ``folder``'s place. An ``OSError`` it raises means the golden is
+    unchanged; once the new folder is in place, a failure raises a ``GoldenWriteError``
+    that says so."""
     _fsync_dir(staged)
     if not folder.exists():
         os.rename(staged, folder)
+        retired = None
     else:
         retired = folder.with_name(f"{folder.name}{RETIRED}{os.getpid()}")
         os.rename(folder, retired)
-        os.rename(staged, folder)
-        shutil.rmtree(retired)
-    _fsync_dir(folder.parent)
+        try:
+            os.rename(staged, folder)
+        except OSError as exc:
+            _put_back(retired, folder, exc, ids)
+            raise
+    try:
+        if retired is not None:
+            shutil.rmtree(retired)
+        _fsync_dir(folder.parent)
+    except OSError as exc:
+        raise _after_swap_error(exc, folder, retired, ids) from exc
+
+
+def _put_back(retired: Path, folder: Path, exc: OSError, ids: Ids) -> None:
+    """Rename the old golden back after the new one failed to take its place."""
+    try:
+        os.rename(retired, folder)
+    except OSError:
+        raise GoldenWriteError(
+            f"Could not write the golden of {ids['port']} ({ids['profile']}): "
+            f"{write_failure(exc)}. The old golden, moved aside, could not be put back: it is "
+            f"unchanged at {retired.name}, where readers use it.",
+            context={"folder": folder, "old golden": retired, "path": exc.filename or folder},
+            fix="fix what the error names, then record again (the next record renames "
+            f"{retired.name} back first).", **ids) from exc
+
+
+def _after_swap_error(exc: OSError, folder: Path, retired: Path | None, ids: Ids
+                      ) -> GoldenWriteError:
+    left = (f"; the old golden is left at {retired.name}: remove it (`rm -rf {retired}`)"
+            if retired is not None and retired.exists() else "")
+    return GoldenWriteError(
+        f"The new golden of {ids['port']} ({ids['profile']}) is in place, but finishing the "
+        f"swap failed: {write_failure(exc)}{left}.",
+        context={"folder": folder, "path": exc.filename or folder},
+        fix="check the new golden (`git status`, `git diff`) and fix the file system; the "
+        "next record also removes what was left.", **ids)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -189,12 +251,26 @@ def _mkdirs(path: Path, folder: Path, ids: Ids) -> None:
         raise _write_error(exc, folder, ids) from None
 
 
-def _write_error(exc: OSError, folder: Path, ids: Ids) -> GoldenWriteError:
+def write_failure(exc: OSError) -> str:
+    """Why a write failed, in words: a full disk, a folder that is not writable, or the
+    system's own message."""
     why = os.strerror(exc.errno) if exc.errno else str(exc)
-    fix = ("make the folder writable, or pass --golden-dir (or set $RNN_HARNESS_GOLDEN) to a "
-           "writable copy of the store" if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
-           else "free the space or fix the file system, then record again")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"the disk is full ({why})"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"the folder is not writable ({why})"
+    return why
+
+
+def _write_error(exc: OSError, folder: Path, ids: Ids) -> GoldenWriteError:
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        fix = ("make the folder writable, or pass --golden-dir (or set $RNN_HARNESS_GOLDEN) "
+               "to a writable copy of the store")
+    elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        fix = "free space on that disk, then record again"
+    else:
+        fix = "fix what the error names, then record again"
     return GoldenWriteError(
-        f"Could not write the golden of {ids['port']} ({ids['profile']}): {why}; the golden "
-        "is unchanged.", context={"folder": folder, "path": exc.filename or folder},
-        fix=fix, **ids)
+        f"Could not write the golden of {ids['port']} ({ids['profile']}): "
+        f"{write_failure(exc)}; the golden is unchanged.",
+        context={"folder": folder, "path": exc.filename or folder}, fix=fix, **ids)

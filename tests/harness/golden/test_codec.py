@@ -4,6 +4,7 @@ format into one place changed no golden), writes NPZ deterministically, never un
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from harness.golden import (
     read_envelope,
     trajectory_files,
 )
-from harness.golden._codec import encode
+from harness.golden._codec import encode, meta_text, sha256
 
 GOLDEN = Path(__file__).resolve().parents[3] / "golden"
 FOLDERS = sorted(p.parent for p in GOLDEN.rglob("meta.json"))
@@ -68,6 +69,15 @@ def _stored(tmp_path, params):
     return store, store.path("fake/numpy", "ci") / "initial_params.npz"
 
 
+def _replace_with_matching_checksum(path: Path, raw: bytes) -> None:
+    """Write ``raw`` as the data file and its SHA-256 into the meta, as a hand edit that
+    knows the format would: only the decoding checks can catch what is left."""
+    path.write_bytes(raw)
+    meta_path = path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(meta_text({**meta, INITIAL.sha_key: sha256(raw)}))
+
+
 def test_initial_weights_round_trip_as_float32(tmp_path):
     store, _ = _stored(tmp_path, {"w": np.array([1.5, -2.0, 0.25])})
     params, meta = store.read_initial("fake/numpy", "ci")
@@ -79,7 +89,7 @@ def test_a_pickled_npz_is_refused_not_loaded(tmp_path):
     store, path = _stored(tmp_path, {"w": np.zeros(3)})
     buf = io.BytesIO()
     np.savez(buf, w=np.array([{"evil": 1}], dtype=object))  # only loadable by unpickling
-    path.write_bytes(buf.getvalue())
+    _replace_with_matching_checksum(path, buf.getvalue())
     with pytest.raises(GoldenCorruptError, match="not a plain-array NPZ"):
         store.read_initial("fake/numpy", "ci")
 
@@ -93,6 +103,6 @@ def test_edited_initial_weights_fail_the_checksum(tmp_path):
 
 def test_initial_weights_that_disagree_with_their_meta_are_refused(tmp_path):
     store, path = _stored(tmp_path, {"w": np.zeros(3)})
-    path.write_bytes(npz_bytes({"w": np.zeros(4, np.float32)}))
+    _replace_with_matching_checksum(path, npz_bytes({"w": np.zeros(4, np.float32)}))
     with pytest.raises(GoldenCorruptError, match="lists"):
         store.read_initial("fake/numpy", "ci")
