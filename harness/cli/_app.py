@@ -34,7 +34,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default), cuda or cuda:N")
     p.add_argument("--golden-dir", type=Path, default=None,
                    help="root of the golden store (default: $RNN_HARNESS_GOLDEN, else the "
-                   "repository's golden/, else ./golden)")
+                   "golden-dir of [tool.rnn-harness] in the pyproject.toml of the project "
+                   "that registers the port, else of the nearest one above this folder)")
+    p.add_argument("--project", default=None, metavar="NAME",
+                   help="with --all: only the ports this distribution (or [tool.rnn-harness] "
+                   "project) registers (default: the nearest project's own ports, where it "
+                   "registers any; `rnn-harness list` shows each port's project)")
     p.add_argument("--threads", type=int, default=None, metavar="N",
                    help=f"intra-op threads per run (default: the count the golden records, "
                    f"else {DEFAULT_THREADS}, the fastest measured for these models; also "
@@ -43,6 +48,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_sweep_options(p: argparse.ArgumentParser) -> None:
+    from harness.sweep import DEFAULT_JOB_TIMEOUT_S
+
     p.add_argument("--executor", choices=("local", "dask"), default=None,
                    help="where the runs train: local (a process pool here, one process per "
                    "core; the default for check, report and record --seeds) or dask "
@@ -54,6 +61,12 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
                    help="worker processes (default: one per core, at most one per run; "
                    "with --executor local, 0 trains in this process, and so does 1 for "
                    "check and report, with per-epoch progress bars)")
+    p.add_argument("--timeout", type=float, default=DEFAULT_JOB_TIMEOUT_S, metavar="SECONDS",
+                   help="stop a run on a worker (one port's check, one seed) that takes "
+                   "longer, and report it as timed out: exit 3 (default "
+                   f"{DEFAULT_JOB_TIMEOUT_S:g}, about 5x the slowest tutorial port; 0: no "
+                   "limit). Runs trained in this process (--workers 0; 1, or a single "
+                   "port, for check and report) have no limit")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,27 +192,52 @@ def build_parser() -> argparse.ArgumentParser:
                    "repeat to merge folders saved in several environments into one report")
     _add_sweep_options(p)
     p.set_defaults(func=cmd_report)
+    p = sub.add_parser("explain", help="name the factor (machine or code) behind a failing check",
+                       formatter_class=fmt,
+                       description="Replay PORT's prefix run (default profile ci) in child "
+                       "processes: as this machine runs it, then with each factor the golden's "
+                       "provenance records otherwise (threads, ATEN_CPU_CAPABILITY, MKL_CBWR, "
+                       "OPENBLAS_CORETYPE, numpy SIMD, XLA flags) and its initial weights switched, "
+                       "one at a time, to the golden's. Says which alone brings the run back "
+                       "inside its tolerance, or that the code changed. Exit 0 when a factor "
+                       "explains it or it passes, 1 when the code changed. Writes nothing.",
+                       epilog="example:\n  rnn-harness explain elman_sine/torch")
+    p.add_argument("port", metavar="PORT", help="a port id such as elman_sine/torch")
+    p.add_argument("--profile", default="ci", help="profile to replay (default: ci)")
+    p.add_argument("--golden-dir", type=Path, default=None,
+                   help="root of the golden store (default as for check)")
+    p.set_defaults(func=_cmd_explain)
     return parser
+
+
+def _cmd_explain(args: argparse.Namespace, registry: Registry) -> int:
+    from harness.cli._explain import cmd_explain
+    return cmd_explain(args, registry)
 
 
 def main(argv: Sequence[str] | None = None,
          registry_factory: Callable[[], Registry] = default_registry) -> int:
+    from harness.cli._console import report_interrupt, stop_on_sigterm
+
     args = build_parser().parse_args(argv)
     try:
-        check_arguments(args)
-        override_threads(getattr(args, "threads", None))
-        return int(args.func(args, registry_factory()))
+        with stop_on_sigterm():  # a CI cancel (SIGTERM) stops as Ctrl-C does
+            check_arguments(args)
+            override_threads(getattr(args, "threads", None))
+            return int(args.func(args, registry_factory()))
     except HarnessError as exc:
         err.print(str(exc), markup=False)
         return exc.exit_code
-    except KeyboardInterrupt:
-        err.print("Interrupted: no golden was changed.")
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM; a sweep has ended its workers
+        return report_interrupt(exc, getattr(args, "command", None))
 
 
 def check_arguments(args: argparse.Namespace) -> None:
     """Refuse numbers no command can use, naming the valid range, before anything runs."""
+    from harness.sweep import check_timeout
+
     check_seed(getattr(args, "seed", None), "--seed")
+    check_timeout(getattr(args, "timeout", None))
     if getattr(args, "command", None) == "check" and not args.envelope and (
             args.seeds is not None or args.no_batch):
         raise UsageError("--seeds and --no-batch apply to check --envelope only.",

@@ -1,10 +1,13 @@
-"""Where the CLI prints: tables on stdout, messages and progress bars on stderr."""
+"""Where the CLI prints (tables on stdout, messages and progress bars on stderr), and how
+it stops on Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -21,6 +24,8 @@ from rich.progress import (
 from harness.runner import ProgressFn
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from harness.sweep import Job, ResultFn
 
 # Wide enough for the tables when output goes to a file or CI log (rich assumes 80 there).
@@ -97,3 +102,59 @@ def sweep_progress(label: str, *, total: int | None = None,
                           f"({time.monotonic() - started:.0f} s)")
 
         yield update
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what a CI cancel sends), raised where Ctrl-C raises KeyboardInterrupt, so
+    the same cleanup runs: a sweep ends its workers and the CLI says what finished."""
+
+    signum = signal.SIGTERM
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
+
+
+@contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """Within: SIGTERM raises ``Terminated`` in the main thread, as Ctrl-C raises
+    KeyboardInterrupt. The previous handler is restored after; off the main thread (where
+    Python cannot handle signals) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+#: What an interrupted command did to the goldens, by command.
+INTERRUPTED_GOLDENS = {
+    "record": "A golden not reported as recorded above is unchanged: its new files are "
+    "swapped in whole or not at all.",
+}
+
+
+def report_interrupt(exc: KeyboardInterrupt, command: str | None) -> int:
+    """Say which signal stopped the command and, for a sweep, which of its runs finished;
+    return the shell's exit code for it (128 + the signal: 130 for Ctrl-C, 143 for
+    SIGTERM)."""
+    from harness.sweep import SweepInterrupted
+
+    signum = int(getattr(exc, "signum", signal.SIGINT))
+    lines = [f"Interrupted ({signal.Signals(signum).name}): stopped"
+             + ("; every worker process was ended." if isinstance(exc, SweepInterrupted)
+                else ".")]
+    if isinstance(exc, SweepInterrupted):
+        lines += [f"  finished: {_job_names(exc.finished)}",
+                  f"  not finished: {_job_names(exc.unfinished)}"]
+    lines.append(INTERRUPTED_GOLDENS.get(command or "", "No golden was changed."))
+    err.print("\n".join(lines), markup=False)
+    return 128 + signum
+
+
+def _job_names(jobs: Sequence[Job]) -> str:
+    names = [j.port_id if j.seed is None else f"{j.port_id} (seed {j.seed})" for j in jobs]
+    return ", ".join(names) or "none"

@@ -1,6 +1,7 @@
 """Sweeps: many runs at once (ports x seeds x devices) on a local process pool or Dask,
 and the seed envelopes recorded and checked through them."""
 
+from harness.sweep._dask import DaskExecutor, SchedulerUnreachableError
 from harness.sweep._envelope import (
     EnvelopeCheck,
     EnvelopeSkipped,
@@ -14,18 +15,20 @@ from harness.sweep._envelope import (
     record_envelopes,
 )
 from harness.sweep._executor import (
+    DEFAULT_JOB_TIMEOUT_S,
     EXECUTORS,
     WORKER_ENV,
-    DaskExecutor,
     Executor,
     Job,
     JobFailure,
     LocalExecutor,
     Outcome,
     ResultFn,
+    SweepInterrupted,
     SweepResult,
     Task,
     check_scheduler,
+    check_timeout,
     default_workers,
     make_executor,
     run_job,
@@ -34,10 +37,11 @@ from harness.sweep._executor import (
 )
 
 __all__ = [
-    "EXECUTORS", "WORKER_ENV", "DaskExecutor", "EnvelopeCheck", "EnvelopeSkipped",
-    "check_seeds", "Executor", "Job", "JobFailure",
-    "LocalExecutor", "Outcome", "ResultFn", "SeedBatchedFn", "SweepResult", "Task",
-    "check_envelope", "check_envelopes", "check_scheduler", "default_workers", "envelope_seeds",
-    "find_seed_batched", "make_executor", "record_envelope", "record_envelopes", "run_job",
-    "seed_jobs", "sweep_error",
+    "DEFAULT_JOB_TIMEOUT_S", "EXECUTORS", "WORKER_ENV", "DaskExecutor", "EnvelopeCheck",
+    "EnvelopeSkipped", "check_seeds", "Executor", "Job", "JobFailure",
+    "LocalExecutor", "Outcome", "ResultFn", "SchedulerUnreachableError", "SeedBatchedFn",
+    "SweepInterrupted", "SweepResult", "Task",
+    "check_envelope", "check_envelopes", "check_scheduler", "check_timeout", "default_workers",
+    "envelope_seeds", "find_seed_batched", "make_executor", "record_envelope",
+    "record_envelopes", "run_job", "seed_jobs", "sweep_error",
 ]

@@ -7,17 +7,16 @@ failed, so a crash or a dead worker never hides a finished run.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import contextlib
-import multiprocessing
+import collections
 import os
+import pickle
+import signal
 import traceback
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from harness.errors import HarnessError, SweepFailedError, UsageError
+from harness.errors import EXIT_PORT_CRASH, HarnessError, SweepFailedError, UsageError
 from harness.interface import Trajectory
 from harness.registry import Registry, default_registry
 from harness.runner import run_port
@@ -30,6 +29,17 @@ from harness.seeding import DEFAULT_THREADS, THREADS_ENV, thread_env
 WORKER_ENV = thread_env(DEFAULT_THREADS)
 
 EXECUTORS = ("local", "dask")
+
+#: Seconds one job may run before it is stopped and reported as timed out (``--timeout``;
+#: 0 or None: no limit). 30 min is about 5x the slowest single job measured, a whole
+#: ``tutorial`` check of char_rnn/mxnet-scratch (6.2 min on a 2-core VM), so a loaded CI
+#: runner does not trip it, and well inside CI job limits (GitLab's default 1 h, GitHub's
+#: 6 h): a hung port fails as its own row while the job can still report. ``ci`` ports
+#: take under a minute each, so a CI running only ``--profile ci`` may pass far less.
+DEFAULT_JOB_TIMEOUT_S = 1800.0
+#: Seconds ``--scheduler`` has to answer (Dask's own default is 30 s): a running scheduler
+#: answers in well under a second, even across a network.
+SCHEDULER_CONNECT_TIMEOUT_S = 5.0
 
 
 def usable_cores() -> int:
@@ -105,6 +115,10 @@ class SweepResult:
         else:
             self.results[job] = outcome
 
+    def has(self, job: Job) -> bool:
+        """Whether ``job`` finished (with a result or a failure)."""
+        return any(job in found for found in (self.trajectories, self.results, self.failures))
+
     def outcome(self, job: Job) -> Any:
         """The job's Trajectory, other task result or JobFailure."""
         for found in (self.trajectories, self.results, self.failures):
@@ -147,169 +161,114 @@ def _attempt(task: Task, job: Job, registry: Registry | None) -> Any:
         return JobFailure(job, type(exc).__name__, "".join(traceback.format_exception(exc)))
 
 
-def _init_worker(env: Mapping[str, str]) -> None:
-    os.environ.update(env)
+class SweepInterrupted(KeyboardInterrupt):
+    """A sweep stopped by Ctrl-C (SIGINT) or SIGTERM: every worker it started was ended
+    before this was raised; ``result`` holds the jobs that finished before the signal."""
+
+    def __init__(self, result: SweepResult, signum: int = signal.SIGINT) -> None:
+        self.result = result
+        self.signum = signum
+        super().__init__(f"{signal.Signals(signum).name}: {len(self.finished)} of "
+                         f"{len(result.jobs)} jobs finished")
+
+    @property
+    def finished(self) -> list[Job]:
+        return [job for job in self.result.jobs if self.result.has(job)]
+
+    @property
+    def unfinished(self) -> list[Job]:
+        return [job for job in self.result.jobs if not self.result.has(job)]
 
 
-def _died(job: Job, where: str, detail: str) -> JobFailure:
-    return JobFailure(job, "WorkerDied", f"The {where} worker running {job.label} died: "
-                      f"{detail}. Finished runs are kept; rerun the failed job alone to "
-                      "see whether it crashes the process (segfault, OOM, os._exit).",
-                      worker_died=True)
+def _exit_detail(exitcode: int | None) -> str:
+    """How a worker process ended: ``SIGKILL`` (a signal), ``exit code 1``."""
+    if exitcode is None:
+        return "no exit status"
+    if exitcode >= 0:
+        return f"exit code {exitcode}"
+    try:
+        return signal.Signals(-exitcode).name
+    except ValueError:
+        return f"signal {-exitcode}"
+
+
+def _died(job: Job, where: str, detail: str, cause: str = "") -> JobFailure:
+    cause = cause or (" (what the out-of-memory killer sends)" if detail == "SIGKILL" else "")
+    return JobFailure(job, "WorkerDied", f"worker died ({detail}) running {job.label}: the "
+                      f"{where} worker process ended{cause}, so this run has no result; the "
+                      "other runs are unaffected. Rerun it alone (`rnn-harness check "
+                      f"{job.port_id} --profile {job.profile}`) to see whether it crashes "
+                      "its process (segfault, out of memory, os._exit).",
+                      worker_died=True, exit_code=EXIT_PORT_CRASH)
+
+
+def _timed_out(job: Job, seconds: float, what: str) -> JobFailure:
+    return JobFailure(job, "Timeout", f"timed out after {seconds:g} s (--timeout): "
+                      f"{job.label} {what}. If it is only slow here, pass a larger --timeout "
+                      "(0: no limit); if it hangs, run it alone (`rnn-harness check "
+                      f"{job.port_id} --profile {job.profile} --workers 1`) to see where.",
+                      exit_code=EXIT_PORT_CRASH)
 
 
 class LocalExecutor:
     """A pool of spawned processes on this machine (``max_workers=0``: run in this process).
 
-    A worker that dies breaks the pool; the jobs it left unfinished are then rerun one at
-    a time in a fresh one-worker pool, so the job that kills its process is named exactly
-    and every other job still finishes.
+    Each worker holds one job at a time, so a worker that dies (a segfault, the OOM killer)
+    or runs a job past ``timeout`` seconds fails exactly that job, as ``WorkerDied`` or
+    ``Timeout`` (exit code 3); a fresh worker takes the next job. Ctrl-C or SIGTERM ends
+    every worker within about a second and raises ``SweepInterrupted``; a worker also dies
+    with this process if it is killed outright (``kill -9``).
     """
 
     name = "local"
 
     def __init__(self, max_workers: int | None = None, *,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None,
+                 timeout: float | None = DEFAULT_JOB_TIMEOUT_S) -> None:
         if max_workers is not None and max_workers < 0:
             raise UsageError("max_workers must be 0 (in-process) or more.",
                              context={"argument": "max_workers", "value": max_workers},
                              fix="pass --workers 0 or a positive number.")
         self.max_workers = max_workers
         self.env = dict(WORKER_ENV if env is None else env)
+        self.timeout = check_timeout(timeout)
 
     def run(self, jobs: Sequence[Job], registry: Registry | None = None,
             on_result: ResultFn | None = None, *, task: Task | None = None) -> SweepResult:
         result = SweepResult(tuple(jobs))
         report = _reporter(result, on_result)
         task = task or _train
-        if self.max_workers == 0:
-            for job in jobs:
-                report(job, _attempt(task, job, registry))
-            return result
-        workers = self.max_workers or default_workers(len(jobs))
-        left = self._parallel(list(jobs), registry, workers, report, task)
-        for job in left:
-            report(job, self._isolated(job, registry, task))
+        try:
+            if self.max_workers == 0:  # no timeout here: nothing could stop the job
+                for job in jobs:
+                    report(job, _attempt(task, job, registry))
+            else:
+                workers = self.max_workers or default_workers(len(jobs))
+                self._parallel(list(jobs), registry, workers, report, task)
+        except KeyboardInterrupt as exc:  # the workers are ended already
+            raise SweepInterrupted(result, getattr(exc, "signum", signal.SIGINT)) from exc
         return result
-
-    def _pool(self, workers: int) -> cf.ProcessPoolExecutor:
-        # spawn, not fork: a forked copy of a process that already runs framework
-        # threads (torch, MXNet engines) can deadlock.
-        return cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                      initializer=_init_worker, initargs=(self.env,))
 
     def _parallel(self, jobs: list[Job], registry: Registry | None, workers: int,
-                  report: ResultFn, task: Task) -> list[Job]:
-        """Run ``jobs`` on ``workers`` processes; return those a broken pool left unfinished."""
-        left: list[Job] = []
-        with self._pool(workers) as pool:
-            futures = {pool.submit(_attempt, task, job, registry): job for job in jobs}
-            for fut in cf.as_completed(futures):
-                if isinstance(fut.exception(), cf.process.BrokenProcessPool):
-                    left.append(futures[fut])
-                elif (exc := fut.exception()) is not None:  # e.g. the job did not pickle
-                    report(futures[fut], JobFailure(futures[fut], type(exc).__name__, str(exc)))
-                else:
-                    report(futures[fut], fut.result())
-        return sorted(left, key=jobs.index)
+                  report: ResultFn, task: Task) -> None:
+        from harness.sweep._pool import Pool
 
-    def _isolated(self, job: Job, registry: Registry | None, task: Task) -> Any:
-        with self._pool(1) as pool:
-            try:
-                return pool.submit(_attempt, task, job, registry).result()
-            except cf.process.BrokenProcessPool as exc:
-                return _died(job, "local", str(exc))
-
-
-class DaskExecutor:
-    """``dask.distributed``: a ``LocalCluster`` on loopback started for the sweep, or the
-    existing cluster at ``scheduler`` (``tcp://HOST:PORT``), whose workers must be able to
-    import ``harness`` and the ports.
-
-    Each result is gathered to this process as soon as it finishes, so a worker that dies
-    later loses nothing. A worker's death fails every job it held (Dask cannot tell which
-    one killed it); those jobs are then rerun one at a time, and a job that kills its
-    worker again is reported as failed. ``allowed_failures`` is the scheduler's own retry
-    count on a cluster we start (an existing scheduler keeps its
-    ``distributed.scheduler.allowed-failures``).
-    """
-
-    name = "dask"
-
-    def __init__(self, scheduler: str | None = None, *, n_workers: int | None = None,
-                 processes: bool = True, allowed_failures: int = 0,
-                 env: Mapping[str, str] | None = None) -> None:
-        check_scheduler(scheduler)
-        self.scheduler = scheduler
-        self.n_workers = n_workers
-        self.processes = processes
-        self.allowed_failures = allowed_failures
-        self.env = dict(WORKER_ENV if env is None else env)
-
-    @contextlib.contextmanager
-    def client(self, jobs: int = 2) -> Iterator[Any]:
-        """A connected ``distributed.Client`` (and the LocalCluster it owns, if any)."""
-        import dask
-        from dask.distributed import Client, LocalCluster
-
-        if self.scheduler is not None:
-            with Client(self.scheduler) as client:
-                yield client
+        try:
+            payload = pickle.dumps((task, registry))
+        except Exception as exc:
+            for job in jobs:
+                report(job, JobFailure(job, type(exc).__name__, "the task or registry does "
+                                       f"not pickle to a worker process: {exc}"))
             return
-        workers = self.n_workers or default_workers(jobs)
-        settings = {"distributed.scheduler.allowed-failures": self.allowed_failures}
-        with dask.config.set(settings), LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=self.processes,
-                host="127.0.0.1", dashboard_address="127.0.0.1:0", env=self.env) as cluster, \
-                Client(cluster) as client:
-            yield client
-
-    def run(self, jobs: Sequence[Job], registry: Registry | None = None,
-            on_result: ResultFn | None = None, *, task: Task | None = None) -> SweepResult:
-        result = SweepResult(tuple(jobs))
-        report = _reporter(result, on_result)
-        task = task or _train
-        with self.client(len(jobs)) as client:
-            lost = self._submit(client, list(jobs), registry, report, task)
-            for job in lost:  # alone now: a job that still kills its worker is the culprit
-                self._submit(client, [job], registry, report, task, last_try=True)
-        return result
-
-    def _submit(self, client: Any, jobs: list[Job], registry: Registry | None,
-                report: ResultFn, task: Task, last_try: bool = False) -> list[Job]:
-        """Run ``jobs``, reporting each as it finishes; return those lost with a dead worker
-        (every job that was on it, not only the one that killed it) unless ``last_try``."""
-        from dask.distributed import as_completed
-        from distributed.scheduler import KilledWorker
-
-        run_id = uuid.uuid4().hex[:8]
-        futures = {client.submit(_attempt, task, job, registry, pure=False,
-                                 key=f"rnn-harness-{run_id}-{i}"): job
-                   for i, job in enumerate(jobs)}
-        lost = []
-        for fut in as_completed(futures):
-            job = futures[fut]
-            try:
-                # gathered as soon as it is done; a result lost with its worker before
-                # that is recomputed by Dask (``result`` waits), as jobs are deterministic
-                report(job, fut.result())
-            except KilledWorker as exc:
-                if not last_try:
-                    lost.append(job)
-                else:
-                    report(job, _dask_failure(job, exc))
-            except Exception as exc:  # anything else Dask raises (comm errors, cancelled)
-                report(job, _dask_failure(job, exc))
-            fut.release()
-        return sorted(lost, key=jobs.index)
-
-
-def _dask_failure(job: Job, exc: BaseException) -> JobFailure:
-    from distributed.scheduler import KilledWorker
-
-    if isinstance(exc, KilledWorker):
-        return _died(job, "Dask", str(exc))
-    return JobFailure(job, type(exc).__name__, str(exc))
+        pending = collections.deque(jobs)
+        with Pool(self.env, workers, self.timeout) as pool:
+            while pending or pool.busy:
+                while pending and pool.free:
+                    job = pending.popleft()
+                    if (failed := pool.submit(job, payload)) is not None:
+                        report(*failed)
+                for job, outcome in pool.wait():
+                    report(job, outcome)
 
 
 def _reporter(result: SweepResult, on_result: ResultFn | None) -> ResultFn:
@@ -342,11 +301,25 @@ def check_scheduler(scheduler: str | None) -> None:
                          "prints), or leave it out to start a LocalCluster.")
 
 
+def check_timeout(timeout: float | None) -> float | None:
+    """``timeout`` in seconds, None for no limit (as 0); a usage error if negative."""
+    if timeout is not None and not timeout >= 0:  # negative, or NaN
+        raise UsageError(f"--timeout {timeout:g} is out of range: it takes seconds, 0 or more.",
+                         context={"--timeout": timeout, "valid range": "0 (no limit) or more"},
+                         fix=f"pass --timeout SECONDS (default {DEFAULT_JOB_TIMEOUT_S:g}), or "
+                         "--timeout 0 for no limit.")
+    return timeout or None
+
+
 def make_executor(name: str, *, scheduler: str | None = None, workers: int | None = None,
-                  threads: int | None = None) -> Executor:
+                  threads: int | None = None,
+                  timeout: float | None = DEFAULT_JOB_TIMEOUT_S) -> Executor:
     """The executor a CLI flag names: ``local`` (default) or ``dask``. Its workers start
     with the thread policy's environment, and ``threads`` (``--threads``) as the override
-    of every run they train (an existing Dask cluster keeps its own environment)."""
+    of every run they train (an existing Dask cluster keeps its own environment). A job
+    running longer than ``timeout`` seconds (``--timeout``; 0 or None: no limit) is
+    stopped and reported as failed."""
+    timeout = check_timeout(timeout)
     env = thread_env(threads or DEFAULT_THREADS)
     if threads is not None:
         env[THREADS_ENV] = str(threads)
@@ -355,7 +328,7 @@ def make_executor(name: str, *, scheduler: str | None = None, workers: int | Non
             raise UsageError("--scheduler only applies to --executor dask.",
                              context={"--executor": name, "--scheduler": scheduler},
                              fix="add --executor dask, or drop --scheduler.")
-        return LocalExecutor(workers, env=env)
+        return LocalExecutor(workers, env=env, timeout=timeout)
     if name == "dask":
         check_scheduler(scheduler)  # the argument's own error first, installed or not
         if not _importable("distributed"):
@@ -366,7 +339,9 @@ def make_executor(name: str, *, scheduler: str | None = None, workers: int | Non
             raise UsageError("--executor dask needs at least one worker.",
                              context={"argument": "--workers", "value": workers},
                              fix="pass --workers 1 or more, or leave it out.")
-        return DaskExecutor(scheduler, n_workers=workers, env=env)
+        from harness.sweep._dask import DaskExecutor
+
+        return DaskExecutor(scheduler, n_workers=workers, env=env, timeout=timeout)
     raise UsageError(f"Unknown executor {name!r}.", context={"--executor": name},
                      fix=f"pass --executor with one of: {', '.join(EXECUTORS)}.")
 
