@@ -24,8 +24,7 @@ from harness.errors import (
     GoldenWriteError,
     UnsafePathError,
 )
-from harness.golden import GoldenStore, _codec, read_segments, write_segments
-from harness.golden import _swap
+from harness.golden import GoldenStore, _codec, _swap, read_segments, write_segments
 from harness.interface import Checkpoint, Segment
 from tests.fakes import drifted_registry, fake_registry
 
@@ -44,8 +43,8 @@ def files(folder: Path) -> dict[str, bytes]:
 
 
 def flat(text: str) -> str:
-    """Console output with its line wrapping undone."""
-    return "".join(text.split("\n"))
+    """Console output with its line wrapping undone (it wraps at spaces)."""
+    return " ".join(text.split())
 
 
 def strays(root: Path) -> list[str]:
