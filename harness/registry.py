@@ -21,6 +21,7 @@ from typing import Any
 
 from harness.backends import FRAMEWORKS, framework_available, install_hint
 from harness.errors import FrameworkMissingError, RegistryError, UnknownPortError, UsageError
+from harness.project import ProjectConfig, find_project, importable
 from harness.interface import ADAPTER_MEMBERS, PORT_MEMBERS, Port, SpecPort, TutorialSpec
 
 #: The entry-point group a distribution registers its tutorials and ports under, e.g. in
@@ -39,6 +40,8 @@ class PortEntry:
     target: str
     #: where the row was registered (a table's entry point), named in registry errors
     origin: str = field(default="", compare=False)
+    #: the distribution (or project) that registered it: ``check --all --project NAME``
+    distribution: str = field(default="", compare=False)
 
     @property
     def name(self) -> str:
@@ -75,9 +78,9 @@ class Registry:
         for entry in entries:
             self.register(entry)
 
-    def add_table(self, table: Any, origin: str) -> None:
+    def add_table(self, table: Any, origin: str, distribution: str = "") -> None:
         """Register a table's ``SPECS`` and ``PORTS`` (see the module docstring); ``origin``
-        names where it came from in every error about it."""
+        names where it came from in every error about it, ``distribution`` whose it is."""
         specs, rows = _table_parts(table, origin)
         for tutorial, target in specs.items():
             if tutorial in self._specs:
@@ -89,7 +92,8 @@ class Registry:
                     "distributions.", tutorial=tutorial)
             self._specs[tutorial], self._spec_origins[tutorial] = target, origin
         for tutorial, framework, variant, target in rows:
-            self.register(PortEntry(tutorial, framework, variant, target, origin=origin))
+            self.register(PortEntry(tutorial, framework, variant, target, origin=origin,
+                                    distribution=distribution))
 
     def register(self, entry: PortEntry) -> None:
         where = entry.origin or "Registry(...)"
@@ -140,20 +144,37 @@ class Registry:
                 fix="run `rnn-harness list` to see every port id, and pass one of them.",
             ) from None
 
-    def select(self, ports: Sequence[str], use_all: bool) -> Selection:
+    def select(self, ports: Sequence[str], use_all: bool, project: str | None = None
+               ) -> Selection:
         """The named ports (each checked now, before any training), or with ``use_all``
-        every port whose framework is installed here."""
+        every port whose framework is installed here; with ``project``, only the ports its
+        distribution (or ``[tool.rnn-harness]`` project) registers."""
         if use_all == bool(ports):
+            fix = ("e.g. `rnn-harness check elman_sine/torch --profile ci` or `rnn-harness "
+                   "check --all --profile ci`.")
+            if not ports:
+                raise UsageError("Name the ports to run, or pass --all.",
+                                 context={"ports": None, "--all": False}, fix=fix)
             raise UsageError("Name the ports to run, or pass --all, but not both.",
-                             context={"ports": " ".join(ports) or None, "--all": use_all},
-                             fix="e.g. `rnn-harness check elman_sine/torch --profile ci` "
-                             "or `rnn-harness check --all --profile ci`.")
+                             context={"ports": " ".join(ports), "--all": use_all}, fix=fix)
         for port_id in ports:
             self.get(port_id)
         if ports:
             return Selection(list(ports), [])
-        chosen = [p for p in self.ids() if self.available(p)]
-        return Selection(chosen, [p for p in self.ids() if p not in chosen])
+        ids = self.ids()
+        if project is not None:
+            ids = [p for p in ids if self._entries[p].distribution == normal_name(project)]
+            if not ids:
+                known = sorted({e.distribution for e in self._entries.values()} - {""})
+                raise UsageError(f"No port is registered by the project {project!r}.",
+                                 context={"--project": project,
+                                          "projects": ", ".join(known) or None},
+                                 fix="pass one of the projects listed (the distribution "
+                                 "name of its pyproject.toml), or install the project "
+                                 "(`pip install -e .`) or list its tables in its "
+                                 "[tool.rnn-harness] tutorials.")
+        chosen = [p for p in ids if self.available(p)]
+        return Selection(chosen, [p for p in ids if p not in chosen])
 
     def available(self, port_id: str) -> bool:
         return framework_available(self.get(port_id).framework)
@@ -250,12 +271,12 @@ def _load_table(target: str, origin: str) -> Any:
             "`pip show -f DIST` lists what it installed.") from None
 
 
-def registry_from_tables(targets: Sequence[str]) -> Registry:
+def registry_from_tables(targets: Sequence[str], distribution: str = "") -> Registry:
     """A registry of the tables named by ``"module"`` or ``"module:attr"`` targets (e.g.
     from the pytest ini option ``rnn_harness_tutorials``), and of nothing else."""
     registry = Registry()
     for target in targets:
-        registry.add_table(_load_table(target, f"`{target}`"), f"`{target}`")
+        registry.add_table(_load_table(target, f"`{target}`"), f"`{target}`", distribution)
     return registry
 
 
@@ -264,8 +285,21 @@ def _distribution(ep: importlib.metadata.EntryPoint) -> str:
     return f"{dist.name} {dist.version}" if dist is not None else "an unknown distribution"
 
 
-def registry_from_entry_points(group: str = ENTRY_POINT_GROUP) -> Registry:
-    """Every table registered under ``group`` by an installed distribution."""
+def _dist_name(ep: importlib.metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return normal_name(dist.name) if dist is not None else ""
+
+
+def normal_name(name: str) -> str:
+    """A distribution name as PEP 503 compares them (``My_Project`` == ``my-project``)."""
+    return "-".join(name.replace("_", "-").replace(".", "-").lower().split("-"))
+
+
+def registry_from_entry_points(group: str = ENTRY_POINT_GROUP,
+                               project: ProjectConfig | None = None) -> Registry:
+    """Every table registered under ``group`` by an installed distribution, and the tables
+    ``project``'s ``[tool.rnn-harness] tutorials`` names (once: a table the project also
+    installed under the entry point is not registered twice)."""
     registry = Registry()
     points = sorted(importlib.metadata.entry_points(group=group),
                     key=lambda ep: (_distribution(ep), ep.name))
@@ -278,13 +312,26 @@ def registry_from_entry_points(group: str = ENTRY_POINT_GROUP) -> Registry:
             "register there too.")
     for ep in points:
         origin = f"entry point `{ep.name} = {ep.value}` of {_distribution(ep)}"
-        registry.add_table(_load_table(ep.value, origin), origin)
+        registry.add_table(_load_table(ep.value, origin), origin, _dist_name(ep))
+    if project is not None and project.tutorials:
+        importable(project)
+        installed = {ep.value for ep in points}
+        for target in project.tutorials:
+            if target not in installed:
+                origin = f"`{target}` ([tool.rnn-harness] tutorials of {project.path})"
+                registry.add_table(_load_table(target, origin), origin,
+                                   normal_name(project.name or ""))
     return registry
 
 
-@cache
 def default_registry() -> Registry:
     """Every tutorial and port installed distributions register under the
     ``rnn_harness.tutorials`` entry-point group (the bundled reference implementations
-    among them); built once per process."""
-    return registry_from_entry_points()
+    among them), and those of the nearest project's ``[tool.rnn-harness] tutorials``;
+    built once per process and project."""
+    return _registry_of(find_project())
+
+
+@cache
+def _registry_of(project: ProjectConfig) -> Registry:
+    return registry_from_entry_points(project=project)

@@ -231,3 +231,57 @@ def max_rel(obtained: Columns, expected: Columns) -> dict[str, float]:
 def with_lr(config: Any, factor: float) -> Any:
     """``config`` with its learning rate scaled (the calibration signal)."""
     return dataclasses.replace(config, lr=config.lr * factor)
+
+
+def prove_restore(port_id: str, config: Any, seed: int, *, device: str = "cpu",
+                  registry: Registry | None = None) -> None:
+    """Refuse a port whose checkpoints do not restore exactly: train two epochs keeping a
+    checkpoint after the first (after the build for a one-epoch run), restore it into a
+    fresh port, train that epoch again, and require every step's quantities and the
+    epoch's figures to be bit-identical (``RestoreNotExactError`` names the first that
+    is not). What ``record`` runs before it writes a golden with segments."""
+    from harness.errors import RestoreNotExactError
+
+    at = 1 if getattr(config, "epochs", 2) >= 2 else 0
+    port = build_port(port_id, config, seed, device=device, registry=registry)
+    kept: dict[int, Any] = {}
+    if at == 0:
+        kept[0] = port.checkpoint()
+    epochs, steps = _train(port, at + 1,
+                           lambda done: kept.setdefault(done, port.checkpoint())
+                           if done == at else None)
+    mask = steps["epoch"] == at
+    again_epochs, again_steps = run_segment(
+        port_id, config, seed,
+        Segment(at, 1, kept[at], {k: v[at:at + 1] for k, v in epochs.items()}, {}),
+        device=device, registry=registry)
+    for kind, want, got in (("step", {k: v[mask] for k, v in steps.items()}, again_steps),
+                            ("epoch", {k: v[at:at + 1] for k, v in epochs.items()},
+                             again_epochs)):
+        for name, expected in want.items():
+            obtained = got.get(name, np.array([]))
+            if obtained.shape != expected.shape or not np.array_equal(obtained, expected,
+                                                                      equal_nan=True):
+                row = _first_difference(obtained, expected)
+                raise RestoreNotExactError(
+                    f"{port_id} restored from its own checkpoint does not continue its run "
+                    f"bit for bit: {name} differs ({kind} {row} of epoch {at}).",
+                    context={"quantity": name,
+                             "uninterrupted run": _at(expected, row),
+                             "restored run": _at(obtained, row)},
+                    fix="the port keeps training state no checkpoint holds: draw randomness "
+                    "from the framework's global generator (captured by every checkpoint) "
+                    "or keep it in Loop.extra (JSON or numpy arrays), and give optimizer "
+                    "and carried state to the adapter's optimizer_state/state_from_numpy "
+                    "(see harness.interface.Adapter). No golden was written.",
+                    port=port_id)
+
+
+def _first_difference(a: np.ndarray, b: np.ndarray) -> int:
+    n = min(len(a), len(b))
+    bad = np.flatnonzero(~((a[:n] == b[:n]) | (np.isnan(a[:n]) & np.isnan(b[:n]))))
+    return int(bad[0]) if bad.size else n
+
+
+def _at(values: np.ndarray, row: int) -> str:
+    return repr(float(values[row])) if row < len(values) else "(missing)"

@@ -25,12 +25,26 @@ from harness.golden import (
     record_initial,
     resolve,
 )
-from harness.registry import Registry, Selection
+from harness.project import find_project
+from harness.registry import Registry, Selection, normal_name
 from harness.seeding import recorded_threads, use_threads
 
 
 def _store(args: argparse.Namespace) -> GoldenStore:
     return GoldenStore(args.golden_dir or default_golden_dir())
+
+
+def _select(args: argparse.Namespace, registry: Registry, use_all: bool | None = None
+            ) -> Selection:
+    """The ports a command runs: those named, or ``--all`` limited to ``--project`` (by
+    default the nearest ``[tool.rnn-harness]`` project's own ports, where it registers any)."""
+    use_all = args.all if use_all is None else use_all
+    project = getattr(args, "project", None)
+    if project is None and use_all:
+        here = find_project()
+        if here.name and any(e.distribution == normal_name(here.name) for e in registry.entries()):
+            project = here.name
+    return registry.select(args.ports, use_all, project)
 
 
 def _requests(args: argparse.Namespace, registry: Registry, ports: list[str],
@@ -64,7 +78,7 @@ def cmd_list(args: argparse.Namespace, registry: Registry) -> int:
 
 
 def cmd_record(args: argparse.Namespace, registry: Registry) -> int:
-    selection = registry.select(args.ports, args.all)
+    selection = _select(args, registry)
     for port_id in selection.skipped:
         err.print(f"skipped {port_id}: its framework is not installed")
     if args.segments_only and (args.seeds is not None or args.seed is not None
@@ -123,7 +137,7 @@ def cmd_check(args: argparse.Namespace, registry: Registry) -> int:
                                   "--envelope": args.envelope},
                          fix="e.g. `rnn-harness check elman_sine/torch --against "
                          "elman_sine/mxnet --profile ci`.")
-    selection = registry.select(args.ports, args.all)
+    selection = _select(args, registry)
     if args.envelope:
         code = _sweeps.check_envelopes(args, registry, _store(args), selection)
         return max(code, _nothing_checked(args, selection))
@@ -176,7 +190,7 @@ def _nothing_checked(args: argparse.Namespace, selection: Selection,
 def cmd_calibrate(args: argparse.Namespace, registry: Registry) -> int:
     from harness.calibrate import calibrate
 
-    ports = registry.select(args.ports, args.all).ports
+    ports = _select(args, registry).ports
     if not 0 < args.lr_change < 1:
         raise UsageError("--lr-change must lie between 0 and 1 (a fraction of the lr).",
                          context={"--lr-change": args.lr_change},
@@ -216,7 +230,7 @@ def cmd_report(args: argparse.Namespace, registry: Registry) -> int:
                              "runs-jax/ --out report/`.")
         runs = load_runs(args.from_runs)
     else:
-        selection = registry.select(args.ports, args.all or not args.ports)
+        selection = _select(args, registry, args.all or not args.ports)
         for port_id in selection.skipped:
             err.print(f"skipped {port_id}: its framework is not installed")
         runs = _gating.collect_ports(args, registry, selection.ports, _store(args),

@@ -4,8 +4,8 @@
 port before it are done, so the log reads as a sequential run's. ``--workers 1`` runs the
 ports one after another in this process, with per-epoch progress bars.
 
-A port's check is its profile's gate and then its checkpoint segments, both in the worker,
-each at the thread count its golden records (``--threads`` overrides).
+A port's check is ``harness.check``'s (its profile's run, then its checkpoint segments, each
+at the thread count its golden records; ``--threads`` overrides), run in the worker.
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.cli._console import err, sweep_progress
+from harness.check import CheckResult, check_request, check_segments, golden_threads
 from harness.errors import (
     EXIT_REGRESSION,
+    ConfigChangedError,
     CorpusUnavailableError,
     DivergenceError,
     HarnessError,
@@ -32,16 +34,12 @@ from harness.golden import (
     GoldenStore,
     SegmentVerdict,
     Verdict,
-    device_change_notes,
     divergence_notes,
-    gate,
-    gate_segments,
-    load_golden,
     resolve,
 )
 from harness.registry import Registry
 from harness.runner import ProgressFn
-from harness.seeding import override_threads, recorded_threads, use_threads
+from harness.seeding import override_threads, use_threads
 
 if TYPE_CHECKING:
     from harness.report import RunSet
@@ -99,11 +97,15 @@ def error_detail(exc: HarnessError) -> str:
 
 def _failed(exc: HarnessError, req: GateRequest, label: str, rows: list[Row],
             messages: list[str], errors: list[tuple[str, str]]) -> int:
-    """Record ``exc`` for the table: a divergence keeps its message in the stream; any other
-    error gets its short reason in the row and its detail below the table."""
+    """Record ``exc`` for the table: a divergence or a changed config keeps its message in
+    the stream; any other error gets its short reason in the row and its detail below the
+    table."""
     if isinstance(exc, DivergenceError):
         messages.append(str(exc))
         rows.append((req.port_id, label, "DIVERGED", *[""] * (WIDTH - 1)))
+    elif isinstance(exc, ConfigChangedError):  # the profile moved: a regression, not input
+        messages.append(str(exc))
+        rows.append(error_row(req.port_id, label, "REGRESSION", exc.summary))
     elif isinstance(exc, CorpusUnavailableError):
         # no data here and none configured: like a missing framework, not a failure
         rows.append(error_row(req.port_id, label, "skipped", f"no corpus: {exc.summary}"))
@@ -125,34 +127,48 @@ class CheckOptions:
     threads: int | None
 
 
-def _golden_threads(req: GateRequest) -> int | None:
-    """The thread count ``req``'s golden records; None where it records none or cannot be
-    read (the gate then says why)."""
-    try:
-        return recorded_threads(load_golden(req).meta)
-    except HarnessError:
-        return None
-
-
 def check_port(req: GateRequest, *, segments: bool, bars: Bars = _no_bar) -> PortCheck:
-    """Gate one port's run, then replay its checkpoint segments (unless ``segments`` is
-    False or the check is against another port's golden)."""
+    """``harness.check``'s verdict for one port (its run, then its segments, each under
+    its own progress bar), as table rows and messages."""
+    against = f" against {req.against}" if req.against else ""
+    with bars(f"check {req.port_id}{against} ({req.profile})") as bar:
+        result = check_request(req, segments=False, progress=bar)
+    if segments:
+        with bars(f"segments {req.port_id}") as bar:
+            result = check_segments(result, on_segment=_segment_progress(bar))
+    return format_check(result)
+
+
+def _segment_progress(bar: ProgressFn | None) -> Callable[[SegmentVerdict], None]:
+    done: list[SegmentVerdict] = []
+
+    def advance(v: SegmentVerdict) -> None:
+        done.append(v)
+        if bar is not None:
+            bar(len(done), 0, {"from epoch": v.start})
+    return advance
+
+
+def format_check(result: CheckResult) -> PortCheck:
+    """A ``CheckResult`` as the check table's rows, messages and errors."""
+    req = result.request
     rows: list[Row] = []
     messages: list[str] = []
     errors: list[tuple[str, str]] = []
-    against = f" against {req.against}" if req.against else ""
-    use_threads(_golden_threads(req))
-    try:
-        with bars(f"check {req.port_id}{against} ({req.profile})") as bar:
-            verdict = gate(req, progress=bar)
-        code = _verdict_row(verdict, rows, messages)
-    except CorpusUnavailableError as exc:  # its segments need the same data: skip them too
-        code = _failed(exc, req, req.profile, rows, messages, errors)
-        return PortCheck(tuple(rows), tuple(messages), code, tuple(errors), checked=False)
-    except HarnessError as exc:
-        code = _failed(exc, req, req.profile, rows, messages, errors)
-    if req.against is None and segments and req.spec.segments is not None:
-        code = max(code, _segments_row(req, rows, messages, errors, bars))
+    code = 0
+    run_error = result.error("run")
+    if result.verdict is not None:
+        code = _verdict_row(result.verdict, rows, messages)
+    elif run_error is not None:
+        code = _failed(run_error, req, req.profile, rows, messages, errors)
+    if result.skipped is not None:
+        return PortCheck(tuple(rows), tuple(messages), 0, tuple(errors), checked=False)
+    seg_error = result.error("segments")
+    label = f"{SEGMENT_PROFILE} segments"
+    if seg_error is not None:
+        code = max(code, _failed(seg_error, req, label, rows, messages, errors))
+    elif result.segments is not None:
+        code = max(code, _segments_row(result, rows, messages))
     return PortCheck(tuple(rows), tuple(messages), code, tuple(errors))
 
 
@@ -176,29 +192,14 @@ def _verdict_row(verdict: Verdict, rows: list[Row], messages: list[str]) -> int:
     return 0 if comp.passed else EXIT_REGRESSION
 
 
-def _segments_row(req: GateRequest, rows: list[Row], messages: list[str],
-                  errors: list[tuple[str, str]], bars: Bars) -> int:
-    """Replay the port's checkpoint segments at the thread count of the golden they belong
-    to: one table row, the first divergence in the messages. Returns the exit code."""
+def _segments_row(result: CheckResult, rows: list[Row], messages: list[str]) -> int:
+    """The segments' table row; the first divergence of each failed segment in the
+    messages. Returns the exit code."""
+    req, verdicts = result.request, result.segments or ()
     label = f"{SEGMENT_PROFILE} segments"
-    use_threads(_golden_threads(replace(req, profile=SEGMENT_PROFILE, against=None)))
-    try:
-        with bars(f"segments {req.port_id}") as bar:
-            done: list[SegmentVerdict] = []
-
-            def advance(v: SegmentVerdict) -> None:
-                done.append(v)
-                if bar is not None:
-                    bar(len(done), 0, {"from epoch": v.start})
-
-            verdicts = gate_segments(req, on_segment=advance)
-    except HarnessError as exc:
-        return _failed(exc, req, label, rows, messages, errors)
-    failed = [v for v in verdicts if not v.passed]
+    failed = result.failed_segments
     messages += [f"{req.port_id}: {v.describe()}" for v in failed]
-    if failed:
-        golden_meta = req.store.read(req.port_id, SEGMENT_PROFILE).meta
-        messages += [f"{req.port_id}: {n}" for n in device_change_notes(req, golden_meta)]
+    messages += [f"{req.port_id}: {n}" for n in result.segment_notes]
     worst_rel = max((r for v in verdicts for r in v.max_rel.values()), default=0.0)
     first = "" if not failed else str(failed[0].divergence.epoch)  # type: ignore[union-attr]
     epochs = f"{len(verdicts)} x {verdicts[0].length}" if verdicts else "0"
@@ -313,8 +314,8 @@ def collect_port(port_id: str, registry: Registry, options: ReportOptions,
 
     store = GoldenStore(options.golden_dir)
     try:
-        use_threads(_golden_threads(resolve(port_id, options.profile, registry=registry,
-                                            golden_dir=store.root)))
+        use_threads(golden_threads(resolve(port_id, options.profile, registry=registry,
+                                           golden_dir=store.root)))
     except HarnessError:  # collect_runs reports the same error as the run's failure
         use_threads(None)
     pairs = [pair for pair in options.pairs if pair[1] == port_id]

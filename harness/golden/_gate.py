@@ -9,6 +9,7 @@ envelope check all call ``gate``; nothing else compares a run with a golden.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import tempfile
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.compare import Comparison, OutputComparison, compare_trajectories, format_pair
-from harness.errors import ConfigMismatchError, UsageError
+from harness.errors import ConfigChangedError, ConfigMismatchError, UsageError
 from harness.golden._envelope import Envelope, read_envelope, record_envelope_command
 from harness.golden._store import (
     GoldenStore,
@@ -32,23 +33,68 @@ from harness.interface import (
     Tolerance,
     Trajectory,
     TutorialSpec,
+    config_dict,
     config_hash,
 )
 from harness.interface._observe import EPOCH_OBSERVABLES
-from harness.registry import Registry, default_registry
+from harness.project import HARNESS_DISTRIBUTION, ProjectConfig, find_project
+from harness.registry import PortEntry, Registry, default_registry
 from harness.runner import ProgressFn, parse_device, run_port, start_port, train_started
 from harness.seeding import environment_info
+from harness.segments import prove_restore
+
+#: The profile whose golden holds the checkpoint segments (``_segment_gate.SEGMENT_PROFILE``).
+SEGMENTS_AT = "tutorial"
 
 GOLDEN_DIR_ENV = "RNN_HARNESS_GOLDEN"
 
 
-def default_golden_dir() -> Path:
-    """``$RNN_HARNESS_GOLDEN``, else the repository's ``golden/`` beside this package,
-    else ``./golden``: the one default the CLI and the plugin share."""
+def default_golden_dir(entry: PortEntry | None = None) -> Path:
+    """Where goldens live when no ``--golden-dir`` is given, the one rule the CLI and the
+    plugin share: ``$RNN_HARNESS_GOLDEN``; else the ``[tool.rnn-harness] golden-dir`` of
+    the project whose code registers ``entry`` (its pyproject.toml above the port's
+    module), else of the nearest project above the working directory; else, for the
+    harness's own ports, the repository's ``golden/``. A port of another distribution
+    never defaults into the harness's store: with nothing configured it is an error that
+    says what to configure."""
     if os.environ.get(GOLDEN_DIR_ENV):
         return Path(os.environ[GOLDEN_DIR_ENV]).resolve()
+    own = entry is None or entry.distribution in ("", HARNESS_DISTRIBUTION)
+    if entry is not None:
+        home = _project_of(entry)
+        if home.golden_dir is not None:
+            return home.golden_dir
+    here = find_project()
+    if here.golden_dir is not None and (own or _same_project(here, entry)):
+        return here.golden_dir
     beside = Path(__file__).resolve().parents[2] / "golden"
-    return beside if beside.is_dir() else Path("golden").resolve()
+    if own:
+        return beside if beside.is_dir() else Path("golden").resolve()
+    assert entry is not None
+    raise UsageError(
+        f"No golden folder is configured for {entry.port_id} (registered by "
+        f"{entry.distribution}), and its goldens do not belong in the harness's own store.",
+        context={"port": entry.port_id, "registered by": entry.origin},
+        fix="add `[tool.rnn-harness]` with `golden-dir = \"golden\"` to that project's "
+        f"pyproject.toml, or pass --golden-dir DIR (or set {GOLDEN_DIR_ENV}).",
+        port=entry.port_id)
+
+
+def _project_of(entry: PortEntry) -> ProjectConfig:
+    """The project configuration above the module that registers ``entry``'s port."""
+    module = entry.target.partition(":")[0]
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return ProjectConfig()
+    if found is None or not found.origin or not os.path.isfile(found.origin):
+        return ProjectConfig()
+    return find_project(Path(found.origin).parent)
+
+
+def _same_project(project: ProjectConfig, entry: PortEntry | None) -> bool:
+    name = (project.name or "").replace("_", "-").lower()
+    return entry is not None and bool(name) and entry.distribution == name
 
 
 @dataclass(frozen=True)
@@ -94,7 +140,7 @@ def resolve(port_id: str, profile: str, *, device: str = "cpu",
     spec = registry.spec(entry.tutorial)
     spec.profile(profile)
     parse_device(device)
-    store = GoldenStore(default_golden_dir() if golden_dir is None else golden_dir)
+    store = GoldenStore(default_golden_dir(entry) if golden_dir is None else golden_dir)
     req = GateRequest(port_id, profile, device, store, registry, spec, against)
     if against is not None:
         _check_against(req, registry.get(against).tutorial)
@@ -140,15 +186,33 @@ class Verdict:
         return self.request.golden_path
 
 
-def _refuse_config(req: GateRequest, what: str, recorded: object, fix_command: str,
-                   extra: Mapping[str, object] | None = None) -> ConfigMismatchError:
-    return ConfigMismatchError(
-        f"The {what} for {req.golden_port} ({req.profile}) was recorded with a different "
-        "config.",
-        context={"recorded config_hash": recorded,
-                 "current config_hash": config_hash(req.spec.profile(req.profile)),
-                 **(extra or {})},
-        fix="if the spec's profile changed on purpose, re-record: "
+def changed_fields(recorded: Mapping[str, Any] | None, current: Mapping[str, Any]
+                   ) -> dict[str, tuple[Any, Any]]:
+    """Config fields whose recorded value differs from the current one: name -> (golden,
+    now); a field only one side has reads as missing on the other."""
+    # through JSON, as the golden's config was stored (tuples read back as lists)
+    now = json.loads(json.dumps(dict(current), default=repr))
+    old = dict(recorded or {})
+    missing = "(missing)"
+    return {k: (old.get(k, missing), now.get(k, missing)) for k in sorted(set(old) | set(now))
+            if old.get(k, missing) != now.get(k, missing)}
+
+
+def _refuse_config(req: GateRequest, what: str, recorded_meta: Mapping[str, Any],
+                   fix_command: str) -> ConfigMismatchError:
+    """The config the golden (or envelope) was recorded with differs from the profile's:
+    a regression naming each changed field with both values."""
+    changed = changed_fields(recorded_meta.get("config"),
+                             config_dict(req.spec.profile(req.profile)))
+    fields = ", ".join(f"{k} {a!r} -> {b!r}" for k, a, b in
+                       ((k, *v) for k, v in changed.items())) or "(fields not recorded)"
+    return ConfigChangedError(
+        f"The {req.profile} config of {req.golden_port} changed since its {what} was "
+        f"recorded: {fields}.",
+        context={**{f"config {k}": f"golden {a!r}, now {b!r}" for k, (a, b) in changed.items()},
+                 "recorded config_hash": recorded_meta.get("config_hash"),
+                 "current config_hash": config_hash(req.spec.profile(req.profile))},
+        fix="if the profile changed on purpose, re-record: "
         f"`{fix_command}` and say why in the commit; otherwise restore the profile in "
         "spec.py.", tutorial=req.spec.name, port=req.golden_port, profile=req.profile)
 
@@ -157,9 +221,8 @@ def load_golden(req: GateRequest) -> Trajectory:
     """Read and verify the golden; refuse one recorded for a different configuration."""
     golden = req.store.read(req.golden_port, req.profile)
     if golden.meta["config_hash"] != config_hash(req.spec.profile(req.profile)):
-        raise _refuse_config(req, "golden", golden.meta["config_hash"],
-                             record_command(req.golden_port, req.profile),
-                             {"golden config": golden.meta.get("config")})
+        raise _refuse_config(req, "golden", golden.meta,
+                             record_command(req.golden_port, req.profile))
     return golden
 
 
@@ -167,7 +230,7 @@ def load_envelope(req: GateRequest) -> Envelope:
     """Read and verify the seed envelope; refuse one recorded for another configuration."""
     env = read_envelope(req.store, req.golden_port, req.profile)
     if env.meta.get("config_hash") != config_hash(req.spec.profile(req.profile)):
-        raise _refuse_config(req, "envelope", env.meta.get("config_hash"),
+        raise _refuse_config(req, "envelope", env.meta,
                              record_envelope_command(req.golden_port, req.profile,
                                                      len(env.seeds)))
     return env
@@ -358,9 +421,14 @@ def record(req: GateRequest, *, seed: int | None = None,
     (the only writer of goldens). The golden's lock is held from before training (a second
     writer is refused at once), training finishes before anything is written, and the
     trajectory and weights replace the old golden together, so a failed or cut-off record
-    leaves the old golden as it was."""
+    leaves the old golden as it was. A golden with checkpoint segments is written only
+    after ``prove_restore`` shows the port continues its run bit for bit from a checkpoint."""
     check_seed(seed)
     with req.store.locked(req.port_id, req.profile):
+        if req.profile == SEGMENTS_AT and req.spec.segments is not None:
+            prove_restore(req.port_id, req.spec.profile(req.profile),
+                          req.spec.default_seed if seed is None else seed,
+                          device=req.device, registry=req.registry)
         started = start_port(req.port_id, req.profile, seed=seed, device=req.device,
                              registry=req.registry)
         initial = started.port.get_params()

@@ -18,6 +18,7 @@ from harness.segments import (
     Divergence,
     first_divergence,
     max_rel,
+    prove_restore,
     record_segments,
     run_segments,
     segment_starts,
@@ -155,6 +156,7 @@ def record_golden_segments(req: GateRequest) -> tuple[int, float]:
                 fix="check the port first (`rnn-harness check PORT --profile tutorial`); "
                 "re-record the golden on purpose if it changed on purpose.",
                 tutorial=req.spec.name, port=req.port_id, profile=SEGMENT_PROFILE)
+    prove_restore(req.port_id, config, seed, device=req.device, registry=req.registry)
     root = write_segments(treq.store, req.port_id, SEGMENT_PROFILE, segments,
                           {"seed": seed, "config_hash": golden.meta["config_hash"]})
     size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) / 1e6

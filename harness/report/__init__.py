@@ -19,7 +19,12 @@ from harness.report._display import (
 )
 from harness.report._environment import environment_table, reproduce_commands
 from harness.report._failures import Failure, collect_failures
-from harness.report._messages import comparison_lines, metric_table, regression_message
+from harness.report._messages import (
+    check_message,
+    comparison_lines,
+    metric_table,
+    regression_message,
+)
 from harness.report._plots import Mark, plot_tutorial, tutorial_figure, wants_log_scale
 from harness.report._render import (
     Report,
@@ -68,7 +73,7 @@ __all__ = [
     "cross_pairs", "cross_tolerances", "display_classes", "display_summary",
     "environment_table", "failure_status", "framework_matrix", "golden_status", "load_runs",
     "matrix_classes", "md_escape", "merge_runs", "metric_table", "plain_text", "plot_tutorial",
-    "read_envelopes", "regression_message", "render_html", "render_markdown", "report_files",
+    "read_envelopes", "regression_message", "check_message", "render_html", "render_markdown", "report_files",
     "reproduce_commands", "require_report_extra", "save_runs", "status_style", "summary_row",
     "summary_table", "trajectory_table", "transfer_run", "tutorial_figure", "verdict_line",
     "wants_log_scale", "write_report",

@@ -3,11 +3,16 @@ left its golden (formatting only; the comparison is ``harness.compare``'s data).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tabulate import tabulate
 
 from harness.compare import Comparison, MetricComparison, relative_error
 from harness.golden import divergence_notes, record_command
 from harness.interface import within
+
+if TYPE_CHECKING:
+    from harness.check import CheckResult
 
 MAX_ROWS = 20
 
@@ -65,3 +70,27 @@ def regression_message(comp: Comparison, golden_path: object) -> str:
         "Fix: if the change is a bug, fix it (the run is saved as *.obtained.* beside "
         "the golden). If the numbers moved on purpose, re-record with "
         f"`{record_command(comp.port_id, comp.profile)}` and say why in the commit."])
+
+
+def check_message(result: CheckResult) -> str:
+    """Why ``result`` (``harness.check``) failed, for an assertion: the run's regression
+    message, each failed segment's first divergence, and the errors that stopped a part."""
+    from harness.golden import record_segments_command
+
+    req = result.request
+    parts: list[str] = []
+    verdict = result.verdict
+    if verdict is not None and not verdict.passed:
+        parts.append(regression_message(verdict.comparison, verdict.golden_path))
+    failed = result.failed_segments
+    if failed:
+        parts.append("\n".join([
+            f"Regression: {len(failed)} of {len(result.segments or ())} checkpoint segments "
+            f"of {req.port_id} left their tolerance.",
+            *(f"  {v.describe()}" for v in failed[:MAX_ROWS]),
+            *(f"  note: {n}" for n in result.segment_notes),
+            "Fix: if the change is a bug, fix it. If the numbers moved on purpose, re-record "
+            f"the tutorial golden and then `{record_segments_command(req.port_id)}`, and say "
+            "why in the commit."]))
+    parts += [f"{e.part}: {e.error}" for e in result.errors]
+    return "\n\n".join(parts) or f"{req.port_id} ({req.profile}) passed its check."

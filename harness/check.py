@@ -1,0 +1,173 @@
+"""The check: one port's whole verdict against its goldens, composed in one place.
+
+``check`` resolves the request once, reproduces the golden's thread count, trains the
+profile's run and compares it with its golden (``harness.golden.gate``), then replays every
+checkpoint segment of the tutorial golden (``gate_segments``) at that golden's thread
+count. It returns data (``CheckResult``): the CLI prints it, the pytest plugin asserts it,
+the report shows it. Nothing else composes a verdict, so all three judge alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from harness.compare import Comparison
+from harness.errors import (
+    EXIT_REGRESSION,
+    CorpusUnavailableError,
+    DivergenceError,
+    HarnessError,
+)
+from harness.golden import (
+    SEGMENT_PROFILE,
+    GateRequest,
+    SegmentVerdict,
+    Verdict,
+    device_change_notes,
+    gate,
+    gate_segments,
+    load_golden,
+    resolve,
+)
+from harness.interface import Trajectory
+from harness.registry import Registry
+from harness.runner import ProgressFn
+from harness.seeding import recorded_threads, use_threads
+
+__all__ = ["CheckResult", "PartError", "check", "check_request", "check_segments",
+           "golden_threads"]
+
+
+@dataclass(frozen=True)
+class PartError:
+    """An error that stopped one part of a check (``run`` or ``segments``)."""
+
+    part: str
+    error: HarnessError
+
+    @property
+    def code(self) -> int:
+        return self.error.exit_code
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One port's verdict: its profile's run against the golden (``verdict``, None where it
+    could not be judged: see ``errors``), and its checkpoint segments (``segments``, None
+    where they were not replayed). ``skipped`` names why nothing could run here (no data)."""
+
+    request: GateRequest
+    verdict: Verdict | None = None
+    segments: tuple[SegmentVerdict, ...] | None = None
+    errors: tuple[PartError, ...] = ()
+    segment_notes: tuple[str, ...] = ()
+    skipped: str | None = None
+
+    @property
+    def port_id(self) -> str:
+        return self.request.port_id
+
+    @property
+    def failed_segments(self) -> tuple[SegmentVerdict, ...]:
+        return tuple(v for v in self.segments or () if not v.passed)
+
+    @property
+    def run_passed(self) -> bool:
+        return self.verdict is not None and self.verdict.passed
+
+    @property
+    def code(self) -> int:
+        """The CLI's exit code for this port: 0 pass or skipped, 1 the numbers moved
+        (prefix, a segment, a divergence, a changed config), 2 input, 3 a crash."""
+        codes = [e.code for e in self.errors]
+        if self.verdict is not None and not self.verdict.passed:
+            codes.append(EXIT_REGRESSION)
+        if self.failed_segments:
+            codes.append(EXIT_REGRESSION)
+        return max(codes, default=0)
+
+    @property
+    def passed(self) -> bool:
+        return self.code == 0 and self.skipped is None
+
+    # the run's side, as ``Verdict`` names it (None where the run could not be judged)
+    @property
+    def obtained(self) -> Trajectory | None:
+        return None if self.verdict is None else self.verdict.obtained
+
+    @property
+    def expected(self) -> Trajectory | None:
+        return None if self.verdict is None else self.verdict.expected
+
+    @property
+    def comparison(self) -> Comparison | None:
+        return None if self.verdict is None else self.verdict.comparison
+
+    def error(self, part: str) -> HarnessError | None:
+        return next((e.error for e in self.errors if e.part == part), None)
+
+
+def golden_threads(req: GateRequest) -> int | None:
+    """The thread count ``req``'s golden records; None where it records none or cannot be
+    read (the gate then says why)."""
+    try:
+        return recorded_threads(load_golden(req).meta)
+    except HarnessError:
+        return None
+
+
+def check(port_id: str, profile: str = "ci", *, device: str = "cpu",
+          golden_dir: str | Path | None = None, registry: Registry | None = None,
+          against: str | None = None, segments: bool = True,
+          obtained: Trajectory | None = None, progress: ProgressFn | None = None,
+          on_segment: Callable[[SegmentVerdict], None] | None = None,
+          write_obtained: bool = True) -> CheckResult:
+    """``port_id``'s whole verdict at ``profile`` (see ``check_request``). Raises only for
+    a request that cannot be resolved (unknown port, profile or device)."""
+    req = resolve(port_id, profile, device=device, golden_dir=golden_dir, registry=registry,
+                  against=against)
+    return check_request(req, segments=segments, obtained=obtained, progress=progress,
+                         on_segment=on_segment, write_obtained=write_obtained)
+
+
+def check_request(req: GateRequest, *, segments: bool = True,
+                  obtained: Trajectory | None = None, progress: ProgressFn | None = None,
+                  on_segment: Callable[[SegmentVerdict], None] | None = None,
+                  write_obtained: bool = True) -> CheckResult:
+    """Gate the profile's run (``obtained``, or trained here at the golden's thread count),
+    then replay the tutorial golden's checkpoint segments (unless ``segments`` is False,
+    the spec plans none, or the check is against another port's golden)."""
+    result = CheckResult(req)
+    use_threads(golden_threads(req))
+    try:
+        verdict = gate(req, obtained, progress=progress, write_obtained=write_obtained)
+        result = replace(result, verdict=verdict)
+    except CorpusUnavailableError as exc:  # its segments need the same data: skip them too
+        return replace(result, skipped=exc.summary, errors=(PartError("run", exc),))
+    except HarnessError as exc:
+        result = replace(result, errors=(PartError("run", exc),))
+    return check_segments(result, on_segment=on_segment) if segments else result
+
+
+def check_segments(result: CheckResult, *,
+                   on_segment: Callable[[SegmentVerdict], None] | None = None) -> CheckResult:
+    """``result`` with the tutorial golden's checkpoint segments replayed at that golden's
+    thread count (unchanged where the spec plans none, the check is against another port's
+    golden, or the port was skipped for want of its data)."""
+    req = result.request
+    if req.against is not None or req.spec.segments is None or result.skipped is not None:
+        return result
+    use_threads(golden_threads(replace(req, profile=SEGMENT_PROFILE, against=None)))
+    try:
+        verdicts = tuple(gate_segments(req, on_segment=on_segment))
+    except DivergenceError as exc:  # a blow-up inside a segment: the numbers moved
+        return replace(result, errors=(*result.errors, PartError("segments", exc)))
+    except HarnessError as exc:
+        return replace(result, errors=(*result.errors, PartError("segments", exc)))
+    notes: tuple[str, ...] = ()
+    if any(not v.passed for v in verdicts):
+        golden_meta = req.store.read(req.port_id, SEGMENT_PROFILE).meta
+        notes = device_change_notes(req, golden_meta)
+    return replace(result, segments=verdicts, segment_notes=notes)
