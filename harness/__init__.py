@@ -1,65 +1,52 @@
-"""rnn-harness: seeded training, golden trajectories, cross-framework checks for RNN tutorials."""
+"""rnn-harness: seeded training, golden trajectories, cross-framework checks for RNN tutorials.
 
-from harness.calibrate import Calibration, calibrate
-from harness.compare import Comparison, MetricComparison, compare_trajectories
-from harness.errors import (
-    ConfigMismatchError,
-    CorpusError,
-    DeviceUnavailableError,
-    DivergenceError,
-    FrameworkMissingError,
-    GoldenCorruptError,
-    GoldenError,
-    GoldenMissingError,
-    HarnessError,
-    RegistryError,
-    RegressionError,
-    SchemaVersionError,
-    SweepFailedError,
-    UnknownPortError,
-    UnknownProfileError,
-    UsageError,
-)
-from harness.golden import (
-    Envelope,
-    EnvelopeVerdict,
-    GateRequest,
-    GoldenStore,
-    Verdict,
-    classify,
-    gate,
-    load_golden,
-    read_envelope,
-    record,
-    resolve,
-)
-from harness.interface import EpochRecord, Port, Tolerance, Trajectory, TutorialSpec
-from harness.registry import PortEntry, Registry, default_registry
-from harness.runner import run_port
-from harness.seeding import seed_everything
-from harness.sweep import (
-    DaskExecutor,
-    EnvelopeCheck,
-    Executor,
-    Job,
-    JobFailure,
-    LocalExecutor,
-    SweepResult,
-    check_envelope,
-    record_envelope,
-)
+The names below are imported on first use (as pluggy's and Hypothesis's public faces are
+small): ``import harness.interface`` in a port loads the interface alone, not the store,
+the sweeps or the report.
+"""
 
-__all__ = [
-    "Calibration", "Comparison", "ConfigMismatchError", "CorpusError",
-    "DeviceUnavailableError", "DivergenceError", "EpochRecord", "FrameworkMissingError",
-    "GateRequest", "GoldenCorruptError", "GoldenError", "GoldenMissingError", "GoldenStore",
-    "HarnessError", "MetricComparison", "Port", "PortEntry", "Registry", "RegistryError",
-    "RegressionError", "SchemaVersionError", "Tolerance", "Trajectory", "TutorialSpec",
-    "UnknownPortError", "UnknownProfileError", "UsageError", "Verdict", "calibrate",
-    "compare_trajectories", "default_registry", "gate", "load_golden", "record", "resolve",
-    "run_port", "seed_everything",
-    # seed envelopes and executors
-    "DaskExecutor", "Envelope", "EnvelopeCheck", "EnvelopeVerdict", "Executor", "Job",
-    "JobFailure", "LocalExecutor", "SweepFailedError", "SweepResult", "check_envelope",
-    "classify", "read_envelope", "record_envelope",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: public name -> the module that defines it
+_WHERE = {
+    **dict.fromkeys(("Calibration", "calibrate"), "harness.calibrate"),
+    **dict.fromkeys(("CheckResult", "check_request"), "harness.check"),
+    **dict.fromkeys(("Comparison", "MetricComparison", "compare_trajectories"),
+                    "harness.compare"),
+    **dict.fromkeys((
+        "ConfigChangedError", "ConfigMismatchError", "CorpusError", "DeviceUnavailableError",
+        "DivergenceError", "FrameworkMissingError", "GoldenCorruptError", "GoldenError",
+        "GoldenMissingError", "HarnessError", "RegistryError", "RegressionError",
+        "RestoreNotExactError", "SchemaVersionError", "SweepFailedError",
+        "UnknownPortError", "UnknownProfileError", "UsageError"), "harness.errors"),
+    **dict.fromkeys((
+        "Envelope", "EnvelopeVerdict", "GateRequest", "GoldenStore", "Verdict", "classify",
+        "gate", "load_golden", "read_envelope", "record", "resolve"), "harness.golden"),
+    **dict.fromkeys(("EpochRecord", "Port", "Tolerance", "Trajectory", "TutorialSpec"),
+                    "harness.interface"),
+    **dict.fromkeys(("ProjectConfig", "find_project"), "harness.project"),
+    **dict.fromkeys(("PortEntry", "Registry", "default_registry"), "harness.registry"),
+    "run_port": "harness.runner",
+    "seed_everything": "harness.seeding",
+    **dict.fromkeys((
+        "DaskExecutor", "EnvelopeCheck", "Executor", "Job", "JobFailure", "LocalExecutor",
+        "SweepResult", "check_envelope", "record_envelope"), "harness.sweep"),
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'harness' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # once: later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
