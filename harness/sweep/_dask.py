@@ -74,7 +74,7 @@ class DaskExecutor:
                  processes: bool = True, allowed_failures: int = 0,
                  env: Mapping[str, str] | None = None,
                  timeout: float | None = DEFAULT_JOB_TIMEOUT_S,
-                 connect_timeout: float = SCHEDULER_CONNECT_TIMEOUT_S) -> None:
+                 connect_timeout: float | None = None) -> None:
         check_scheduler(scheduler)
         self.scheduler = scheduler
         self.n_workers = n_workers
@@ -82,7 +82,8 @@ class DaskExecutor:
         self.allowed_failures = allowed_failures
         self.env = dict(WORKER_ENV if env is None else env)
         self.timeout = check_timeout(timeout)
-        self.connect_timeout = connect_timeout
+        #: seconds ``scheduler`` has to answer (default ``SCHEDULER_CONNECT_TIMEOUT_S``)
+        self.connect_timeout = connect_timeout or SCHEDULER_CONNECT_TIMEOUT_S
 
     @contextlib.contextmanager
     def client(self, jobs: int = 2) -> Iterator[Any]:

@@ -70,3 +70,18 @@ def test_an_unreachable_scheduler_is_a_usage_error_naming_it_within_seconds():
     message = str(caught.value)
     assert message.startswith("No Dask scheduler answered at tcp://127.0.0.1:1 within 1 s")
     assert "leave out --scheduler" in message and "Traceback" not in message
+
+
+@pytest.mark.slow
+def test_a_hung_job_on_dask_times_out_alone_and_its_worker_is_restarted():
+    pytest.importorskip(
+        "distributed", reason="install the dask extra: pip install 'rnn-harness[dask]'")
+    jobs = [Job("fake/numpy", "ci", 0), HUNG, Job("fake/numpy", "ci", 1),
+            Job("fake/numpy-last", "ci", 2)]
+    result = DaskExecutor(n_workers=2, timeout=2).run(jobs, registry())
+    assert set(result.failures) == {HUNG} and len(result.trajectories) == 3
+    failure = result.failures[HUNG]
+    assert (failure.error, failure.exit_code) == ("Timeout", 3)
+    assert "fake/numpy-hang (ci, seed 0, cpu) was stopped (its Dask worker restarted)" in (
+        failure.message)
+    assert multiprocessing.active_children() == []
