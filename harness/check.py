@@ -37,7 +37,7 @@ from harness.runner import ProgressFn
 from harness.seeding import recorded_threads, use_threads
 
 __all__ = ["CheckResult", "PartError", "check", "check_request", "check_segments",
-           "golden_threads"]
+           "golden_threads", "segments_summary"]
 
 
 @dataclass(frozen=True)
@@ -171,3 +171,21 @@ def check_segments(result: CheckResult, *,
         golden_meta = req.store.read(req.port_id, SEGMENT_PROFILE).meta
         notes = device_change_notes(req, golden_meta)
     return replace(result, segments=verdicts, segment_notes=notes)
+
+
+def segments_summary(result: CheckResult) -> dict[str, object] | None:
+    """The segment half of ``result`` as plain JSON, for a run's metadata (the report
+    saves and shows it): status, how many segments ran and failed, and the first failure
+    as the CLI prints it. None where no segment was replayed."""
+    error = result.error("segments")
+    if error is not None:
+        status = "DIVERGED" if isinstance(error, DivergenceError) else (
+            "REGRESSION" if error.exit_code == EXIT_REGRESSION else "ERROR")
+        return {"status": status, "segments": 0, "failed": 0, "first": error.summary,
+                "start": None}
+    if result.segments is None:
+        return None
+    failed = result.failed_segments
+    return {"status": "REGRESSION" if failed else "pass", "segments": len(result.segments),
+            "failed": len(failed), "first": failed[0].describe() if failed else "",
+            "start": failed[0].start if failed else None}

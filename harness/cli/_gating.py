@@ -20,7 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.cli._console import err, sweep_progress
-from harness.check import CheckResult, check_request, check_segments, golden_threads
+from harness.check import (
+    CheckResult,
+    check_request,
+    check_segments,
+    golden_threads,
+    segments_summary,
+)
 from harness.errors import (
     EXIT_REGRESSION,
     ConfigChangedError,
@@ -37,6 +43,7 @@ from harness.golden import (
     divergence_notes,
     resolve,
 )
+from harness.interface import Trajectory
 from harness.registry import Registry
 from harness.runner import ProgressFn
 from harness.seeding import override_threads, use_threads
@@ -319,8 +326,24 @@ def collect_port(port_id: str, registry: Registry, options: ReportOptions,
     except HarnessError:  # collect_runs reports the same error as the run's failure
         use_threads(None)
     pairs = [pair for pair in options.pairs if pair[1] == port_id]
-    return collect_runs([port_id], options.profile, options.devices, registry=registry,
+    runs = collect_runs([port_id], options.profile, options.devices, registry=registry,
                         golden=store, pairs=pairs, progress=progress)
+    for traj in runs.runs:  # the same segment replay as `check`: the report shows its verdict
+        if traj.port_id == port_id:
+            traj.meta["segments_check"] = _segments_of(traj, registry, store)
+    return runs
+
+
+def _segments_of(traj: Trajectory, registry: Registry, store: GoldenStore
+                 ) -> dict[str, object] | None:
+    """``harness.check``'s segment verdict for ``traj``'s port and device (None where its
+    tutorial plans no segments)."""
+    try:
+        req = resolve(traj.port_id, traj.profile, device=str(traj.meta.get("device", "cpu")),
+                      golden_dir=store.root, registry=registry)
+    except HarnessError:
+        return None
+    return segments_summary(check_segments(CheckResult(req)))
 
 
 def report_job(job: Job, registry: Registry | None, options: ReportOptions) -> RunSet:

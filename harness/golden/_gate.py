@@ -127,7 +127,7 @@ class GateRequest:
     def tolerances(self) -> Mapping[str, Tolerance]:
         """The spec's table for this profile; across ports, its cross-framework one."""
         if self.against:
-            return self.spec.cross_framework
+            return self.spec.cross_tolerances()
         return self.spec.tolerances_for(self.profile)
 
 

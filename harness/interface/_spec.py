@@ -158,6 +158,13 @@ class TutorialSpec:
     def tolerance(self, metric: str, profile: str | None = None) -> Tolerance:
         return tolerance_for(self.tolerances_for(profile), metric)
 
+    def cross_tolerances(self) -> Mapping[str, Tolerance]:
+        """The one rule for a port against another framework's run or golden (``check
+        --against``, the report's cross-framework column): the ``cross_framework`` table
+        alone, its ``default`` covering what it does not name. Never merged with the
+        golden tolerances: those are one framework's own noise, far tighter."""
+        return self.cross_framework
+
     def same_model_config(self, profile: str) -> Any:
         """The profile's config with the cross-framework change applied (if any)."""
         config = self.profile(profile)

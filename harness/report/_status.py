@@ -4,9 +4,10 @@ the goldens (read through their verified reader)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.compare import Comparison, compare_trajectories
 from harness.errors import DivergenceError, GoldenMissingError, HarnessError
@@ -69,6 +70,8 @@ class GoldenStatus:
     #: the gate's comparison and the golden's folder (a pass or a regression)
     comparison: Comparison | None = None
     golden_path: Path | None = None
+    #: ``harness.check.segments_summary`` of the run's checkpoint segments (None: none run)
+    segments: dict[str, Any] | None = None
 
 
 def golden_status(traj: Trajectory, store: GoldenStore, registry: Registry) -> GoldenStatus:
@@ -87,9 +90,16 @@ def golden_status(traj: Trajectory, store: GoldenStore, registry: Registry) -> G
     except HarnessError as exc:
         return GoldenStatus("golden refused", note=exc.summary)
     comp = verdict.comparison
-    return GoldenStatus("pass" if comp.passed else "REGRESSION", comp.first_divergent_epoch,
-                        comp.max_rel_error, verdict.expected, comparison=comp,
-                        golden_path=verdict.golden_path)
+    status, note = "pass" if comp.passed else "REGRESSION", ""
+    segments = traj.meta.get("segments_check")
+    if isinstance(segments, dict) and segments.get("status") != "pass":
+        # the check's verdict is the run's and its segments': either failing fails the row
+        status = status if status != "pass" else str(segments.get("status", "ERROR"))
+        note = f"checkpoint segments: {segments.get('first', '')}"
+    return GoldenStatus(status, comp.first_divergent_epoch, comp.max_rel_error,
+                        verdict.expected, note=note, comparison=comp,
+                        golden_path=verdict.golden_path,
+                        segments=segments if isinstance(segments, dict) else None)
 
 
 def failed_run_golden(failure: RunFailure, profile: str, store: GoldenStore,
@@ -103,11 +113,10 @@ def failed_run_golden(failure: RunFailure, profile: str, store: GoldenStore,
         return None
 
 
-def cross_tolerances(spec: TutorialSpec) -> dict[str, Tolerance]:
-    """The spec's cross-framework tolerances, falling back to its golden ones."""
-    merged = dict(spec.tolerances)
-    merged.update(spec.cross_framework)
-    return merged
+def cross_tolerances(spec: TutorialSpec) -> Mapping[str, Tolerance]:
+    """The spec's one cross-framework rule (``TutorialSpec.cross_tolerances``), as
+    ``check --against`` applies it."""
+    return spec.cross_tolerances()
 
 
 def cross_comparison(runs: RunSet, follower: Trajectory, registry: Registry
