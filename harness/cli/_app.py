@@ -192,6 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "repeat to merge folders saved in several environments into one report")
     _add_sweep_options(p)
     p.set_defaults(func=cmd_report)
+    from harness.cli._explain import cmd_explain  # explain's own module: no framework
+
     p = sub.add_parser("explain", help="name the factor (machine or code) behind a failing check",
                        formatter_class=fmt,
                        description="Replay PORT's prefix run (default profile ci) in child "
@@ -206,13 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="ci", help="profile to replay (default: ci)")
     p.add_argument("--golden-dir", type=Path, default=None,
                    help="root of the golden store (default as for check)")
-    p.set_defaults(func=_cmd_explain)
+    p.set_defaults(func=cmd_explain)
     return parser
-
-
-def _cmd_explain(args: argparse.Namespace, registry: Registry) -> int:
-    from harness.cli._explain import cmd_explain
-    return cmd_explain(args, registry)
 
 
 def main(argv: Sequence[str] | None = None,
