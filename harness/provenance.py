@@ -214,8 +214,9 @@ LABELS = {
     "mxnet.blas.core": "MXNet OpenBLAS core", "jax.matmul_precision": "JAX matmul precision",
     "threads.set": "threads",
 }
-#: Keys that are bookkeeping, not numerics.
-_SKIP = ("backfilled",)
+#: Keys that are bookkeeping, or said by another line (a block's ``version`` by
+#: ``versions``, OpenBLAS's build line by its core).
+_SKIP = ("backfilled", "version", "config")
 #: Top-level meta fields every golden records, compared where one side has no provenance.
 _LEGACY = (("device", "device"), ("processor", "CPU"), ("threads.set", "threads"))
 
@@ -234,12 +235,20 @@ def provenance_diff(golden_meta: Mapping[str, Any], run_meta: Mapping[str, Any])
              for name in only_run]
     for key in sorted(set(a) | set(b), key=_order):
         head, leaf = key.split(".")[0], key.split(".")[-1]
-        # a framework block on one side only: the golden's framework is not loaded here
-        # (the versions lines say so), or this run's is new (said once above)
-        if head not in golden or head not in run or leaf in _SKIP or a.get(key) == b.get(key):
+        # a block or key on one side only is not recorded by the other (a framework not
+        # loaded here, a field kept since): the versions lines say what changed
+        if key not in a or key not in b or a[key] == b[key] or (
+                leaf in _SKIP and head != "versions") or _incomparable(key, a, b):
             continue
-        lines.append(_line(key, a.get(key), b.get(key)))
+        lines.append(_line(key, a[key], b[key]))
     return _capped(lines)
+
+
+def _incomparable(key: str, golden: Mapping[str, Any], run: Mapping[str, Any]) -> bool:
+    """numpy's SIMD target names differ between its versions (2.x groups them as X86_V3,
+    X86_V4): only the version line is said then."""
+    return key.startswith("numpy.simd") and golden.get("numpy.version") != run.get(
+        "numpy.version")
 
 
 def _legacy_diff(golden_meta: Mapping[str, Any], run_meta: Mapping[str, Any], *,
@@ -317,7 +326,7 @@ def _fmt(value: Any) -> str:
 def _block(block: Any) -> str:
     if isinstance(block, Mapping):
         shown = [f"{k} {_fmt(v)}" for k, v in block.items()
-                 if not isinstance(v, (Mapping, list)) and k not in _SKIP]
+                 if not isinstance(v, (Mapping, list)) and k != "backfilled"]
         return ", ".join(shown[:3]) or "recorded"
     return _fmt(block)
 

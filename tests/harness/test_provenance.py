@@ -80,6 +80,17 @@ def test_diff_names_each_factor_with_both_values():
 def test_diff_of_sets_says_what_this_run_lacks_and_adds():
     lines = provenance_diff(_meta(), _meta(numpy__simd_dispatch=["AVX2", "AVX512_SKX"]))
     assert lines == ["numpy SIMD (dispatched): this run lacks AVX512F; this run adds AVX512_SKX"]
+    # numpy 2 names its targets otherwise: another version is said once, by its version
+    other = _meta(numpy__version="2.4.6", numpy__simd_dispatch=["X86_V3", "X86_V4"],
+                  versions__numpy="2.4.6")
+    assert provenance_diff(_meta(), other) == ["numpy version: 1.23.5 (golden) vs 2.4.6 "
+                                               "(this run)"]
+
+
+def test_diff_skips_what_one_side_does_not_record():
+    golden = _meta()
+    del golden["provenance"]["threads"]["set"]
+    assert provenance_diff(golden, _meta(threads__torch_threads=1)) == []
 
 
 def test_diff_of_a_golden_without_provenance_compares_what_it_records():
@@ -101,7 +112,7 @@ def test_diff_names_a_block_the_golden_does_not_record_once():
 
 def test_diff_fits_a_screen():
     run = _meta(env={f"VAR{i}": str(i) for i in range(30)})
-    lines = provenance_diff(_meta(env={}), run)
+    lines = provenance_diff(_meta(env={f"VAR{i}": None for i in range(30)}), run)
     assert len(lines) == MAX_LINES and lines[-1].startswith("... and 19 more")
 
 
