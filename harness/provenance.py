@@ -251,6 +251,20 @@ def _incomparable(key: str, golden: Mapping[str, Any], run: Mapping[str, Any]) -
         "numpy.version")
 
 
+def provenance_note(golden_meta: Mapping[str, Any], run_meta: Mapping[str, Any],
+                    port_id: str) -> str | None:
+    """For a failed check's message: the factors that decide the bits and differ from the
+    golden's recording, one per line, with the command that tests each; None when the run
+    records the same machine as the golden."""
+    lines = provenance_diff(golden_meta, run_meta)
+    if not lines:
+        return None
+    return ("this machine differs from the golden's where the bits are decided:\n"
+            + "\n".join(f"    {line}" for line in lines)
+            + f"\n  `rnn-harness explain {port_id}` replays the run with each switched back "
+            "to the golden's and names the one that explains the failure, or the code")
+
+
 def _legacy_diff(golden_meta: Mapping[str, Any], run_meta: Mapping[str, Any], *,
                  golden_missing: bool) -> list[str]:
     side = "the golden" if golden_missing else "this run"

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from harness.backends import framework_available
-from harness.provenance import MAX_LINES, provenance, provenance_diff
+from harness.provenance import MAX_LINES, provenance, provenance_diff, provenance_note
 from harness.seeding import environment_info
 
 
@@ -119,3 +119,10 @@ def test_diff_fits_a_screen():
 def test_provenance_passes_threads_and_versions_through():
     prov = provenance({"set": 2, "cpu_count": 8}, {"numpy": "2.0", "rnn-harness": "0.1"})
     assert prov["threads"] == {"set": 2} and prov["versions"] == {"numpy": "2.0"}
+
+
+def test_failure_note_lists_the_differences_and_the_explain_command():
+    assert provenance_note(_meta(), _meta(), "elman_sine/torch") is None
+    note = provenance_note(_meta(), _meta(env__MKL_CBWR="COMPATIBLE"), "elman_sine/torch")
+    assert note.splitlines()[1] == "    MKL_CBWR: unset (golden) vs COMPATIBLE (this run)"
+    assert "`rnn-harness explain elman_sine/torch`" in note
