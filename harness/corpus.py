@@ -1,11 +1,14 @@
-"""The char_rnn corpus: find, verify and (if need be) download d2l's ``timemachine.txt``.
+"""Data sources: find, verify and (if allowed) download a tutorial's data file.
 
-Lookup order: an explicit path, the ``RNN_HARNESS_DATA`` folder, the cache folder
-(``$XDG_CACHE_HOME/rnn-harness`` or ``~/.cache/rnn-harness``), then d2l's download URL
-(only when ``RNN_HARNESS_DATA`` is unset: a folder named on purpose that lacks the file is
-an error that says so). Every file is checked against d2l's sha1 before use; a download
-lands in a temporary file that is verified and then moved into the cache, so no partial
-file is ever left behind.
+A spec declares each file it reads as a ``DataSource`` (name, file name, sha1, download
+URL) in ``TutorialSpec.data``; char_rnn's d2l ``timemachine.txt`` is one. Every source is
+found the same way: an explicit path, the folder the nearest project's ``[tool.rnn-harness]
+data`` table gives that source's name, the ``RNN_HARNESS_DATA`` folder, the cache folder
+(``$XDG_CACHE_HOME/rnn-harness`` or ``~/.cache/rnn-harness``), then the download URL (only
+when nothing names a folder: a folder named on purpose that lacks the file is an error
+that says so). Every file is checked against its sha1 before use; a download lands in a
+temporary file that is verified and then moved into the cache, so no partial file is ever
+left behind.
 """
 
 from __future__ import annotations
@@ -27,16 +30,24 @@ ENV_VAR = "RNN_HARNESS_DATA"
 
 
 @dataclass(frozen=True)
-class CorpusSource:
-    """Where a corpus file comes from when it is not found locally, and its checksum."""
+class DataSource:
+    """A data file a tutorial reads: its file name and sha1, where it downloads from (an
+    empty ``url``: never downloaded), and the names errors use."""
 
     url: str = DATA_URL + FILENAME
     sha1: str = "090b5e7e70c295757f55df93cb0a180b9691891a"
     filename: str = FILENAME
     timeout_s: float = 30.0
+    #: the source's name in ``[tool.rnn-harness] data`` and the spec's ``data`` table
+    name: str = "timemachine"
+    #: the tutorial that reads it (named in errors)
+    tutorial: str = "char_rnn"
 
 
-TIME_MACHINE = CorpusSource()
+#: the former name (char_rnn's corpus was the first source)
+CorpusSource = DataSource
+
+TIME_MACHINE = DataSource()
 
 
 @dataclass(frozen=True)
@@ -90,7 +101,8 @@ def sha1_of(path: Path) -> str:
 
 
 def _fix(source: CorpusSource) -> str:
-    return (f"download {source.url} (sha1 {source.sha1}) and put it in a folder named by "
+    where = f"download {source.url}" if source.url else f"get {source.filename}"
+    return (f"{where} (sha1 {source.sha1}) and put it in a folder named by "
             f"the {ENV_VAR} environment variable, or in {cache_dir()}; "
             f"or pass the file's path explicitly.")
 
@@ -103,7 +115,7 @@ def _verified(path: Path, source: CorpusSource, found_via: str) -> Path:
             context={"found via": found_via, "expected sha1": source.sha1,
                      "obtained sha1": obtained},
             fix="delete or replace that file with the original; " + _fix(source),
-            tutorial="char_rnn",
+            tutorial=source.tutorial or None,
         )
     return path
 
@@ -111,18 +123,20 @@ def _verified(path: Path, source: CorpusSource, found_via: str) -> Path:
 def _not_in_data_folder(data: DataFolder, source: CorpusSource, cached: Path) -> CorpusError:
     folder = data.folder
     state = "holds no " + source.filename if folder.is_dir() else "does not exist"
-    context: dict[str, object] = {f"${ENV_VAR}": data.given}
+    by_project = data.given.startswith("[tool.")
+    context: dict[str, object] = {"named by" if by_project else f"${ENV_VAR}": data.given}
     if data.against is not None:
         context["resolved against"] = data.against
     context.update({"looked for": f"{folder / source.filename} (the folder {state})",
                     "also looked in": cached})
     return CorpusError(
-        f"{ENV_VAR} is set, but the folder it names has no {source.filename}.",
+        (f"The project's data folder for {source.name}" if by_project else f"{ENV_VAR} is set, "
+         "but the folder it names") + f" has no {source.filename}.",
         context=context,
         fix=f"put {source.filename} ({source.url}, sha1 {source.sha1}) in that folder, or "
         f"set {ENV_VAR} to the folder that holds it (an absolute path is safest), or unset "
         f"{ENV_VAR} to download it into {cache_dir()}.",
-        tutorial="char_rnn")
+        tutorial=source.tutorial or None)
 
 
 def find_corpus(path: str | os.PathLike[str] | None = None, *,
@@ -138,21 +152,36 @@ def find_corpus(path: str | os.PathLike[str] | None = None, *,
         if not explicit.is_file():
             raise CorpusError(f"The corpus file {explicit} does not exist.",
                               context={"found via": "explicit path"}, fix=_fix(source),
-                              tutorial="char_rnn")
+                              tutorial=source.tutorial or None)
         return _verified(explicit, source, "explicit path")
-    data, cached = data_folder(), cache_dir() / source.filename
+    data, cached = _project_folder(source) or data_folder(), cache_dir() / source.filename
     if data is not None and (data.folder / source.filename).is_file():
         return _verified(data.folder / source.filename, source, f"${ENV_VAR}")
     if cached.is_file():
         return _verified(cached, source, "cache folder")
     if data is not None:
         raise _not_in_data_folder(data, source, cached)
-    if not download:
+    if not download or not source.url:
         raise CorpusUnavailableError(
             f"The corpus file {source.filename} was not found.",
             context={"looked in": cached, f"${ENV_VAR}": "(not set)"},
-            fix=_fix(source), tutorial="char_rnn")
+            fix=_fix(source), tutorial=source.tutorial or None)
     return fetch(source, cache_dir())
+
+
+#: the general name: any spec's data source is found as char_rnn's corpus is
+
+
+def _project_folder(source: DataSource) -> DataFolder | None:
+    """The folder the nearest project's ``[tool.rnn-harness] data`` table names for
+    ``source`` (it wins over ``RNN_HARNESS_DATA``: it names this source on purpose)."""
+    from harness.project import find_project
+
+    project = find_project()
+    folder = project.data.get(source.name)
+    if folder is None:
+        return None
+    return DataFolder(f"[tool.rnn-harness] data.{source.name} in {project.path}", folder)
 def fetch(source: CorpusSource, folder: Path) -> Path:
     """Download ``source`` into ``folder`` atomically (temp file, verify, ``os.replace``)."""
     target = folder / source.filename
@@ -163,7 +192,7 @@ def fetch(source: CorpusSource, folder: Path) -> Path:
     except OSError as err:
         raise CorpusUnavailableError(f"Cannot write the corpus into {folder}.",
                                      context={"error": err}, fix=_fix(source),
-                                     tutorial="char_rnn") from None
+                                     tutorial=source.tutorial or None) from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out, \
@@ -175,7 +204,13 @@ def fetch(source: CorpusSource, folder: Path) -> Path:
     except (urllib.error.URLError, OSError, ValueError) as err:
         raise CorpusUnavailableError(f"Could not download the corpus from {source.url}.",
                                      context={"error": err}, fix=_fix(source),
-                                     tutorial="char_rnn") from None
+                                     tutorial=source.tutorial or None) from None
     finally:
         tmp.unlink(missing_ok=True)
     return target
+
+
+def find_data(source: DataSource, path: str | os.PathLike[str] | None = None, *,
+              download: bool = True) -> Path:
+    """The verified local path of ``source`` (``find_corpus`` with the source first)."""
+    return find_corpus(path, source=source, download=download)

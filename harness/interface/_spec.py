@@ -126,6 +126,9 @@ class TutorialSpec:
     metric_labels: Mapping[str, str] = field(default_factory=dict)
     #: profile -> entries replacing ``tolerances``' for that profile (e.g. a tighter ``ci``)
     profile_tolerances: Mapping[str, Mapping[str, Tolerance]] = field(default_factory=dict)
+    #: the data files the tutorial reads, by name: ``harness.corpus.DataSource`` (file,
+    #: sha1, download URL), each found by ``harness.corpus.find_data`` the same way
+    data: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.profile_tolerances) - set(self.profiles))

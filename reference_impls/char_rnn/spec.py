@@ -108,7 +108,7 @@ from typing import Any, Protocol, cast
 
 import numpy as np
 
-from harness.corpus import find_corpus
+from harness.corpus import TIME_MACHINE, find_data
 from harness.errors import UsageError
 from harness.interface import (
     Adapter,
@@ -203,11 +203,12 @@ class Vocab:
 
 def load_time_machine(config: Config, path: str | Path | None = None
                       ) -> tuple[list[int], Vocab]:
-    """The verified corpus (see ``harness.corpus.find_corpus``) as (token ids, vocab).
+    """The verified corpus (the spec's data source ``timemachine``, found by
+    ``harness.corpus.find_data``) as (token ids, vocab).
 
     Raises ``harness.errors.CorpusError`` (with what to do) when it cannot be found.
     """
-    return load_corpus(config, find_corpus(path))
+    return load_corpus(config, find_data(DATA["timemachine"], path))
 
 
 def load_corpus(config: Config, path: str | Path) -> tuple[list[int], Vocab]:
@@ -524,8 +525,12 @@ SEGMENTS = SegmentPlan(spacing=50, length=1, epoch_tolerances=_SEGMENT_EPOCHS,
                        why="1-ulp noise vs lr +0.1 % per segment (replays of the stored "
                            "segments); a checkpoint per gated epoch, 1.1 MB each (scratch)")
 
+#: the data the tutorial reads: d2l 0.17.6's DATA_HUB['time_machine'] (URL and sha1)
+DATA = {"timemachine": TIME_MACHINE}
+
 SPEC = TutorialSpec(
     name="char_rnn",
+    data=DATA,
     source=SOURCE,
     profiles=PROFILES,
     metrics=("perplexity",),
