@@ -187,7 +187,7 @@ def _verdict_row(verdict: Verdict, rows: list[Row], messages: list[str]) -> int:
     shown = set(divergence_notes(comp)) if not comp.passed else set()
     messages += [f"note: {note}" for note in verdict.notes if note not in shown]
     if not comp.passed:
-        messages.append(regression_message(comp, verdict.golden_path))
+        messages.append(regression_message(comp, verdict.golden_path, verdict.obtained_path))
     final = ", ".join(f"{k} {obtained.metrics[k][-1]:.5g}" for k in req.spec.metrics)
     first = "" if comp.first_divergent_epoch is None else str(comp.first_divergent_epoch)
     gated = min((m.gated_epochs for m in comp.metrics), default=obtained.num_epochs)

@@ -21,6 +21,7 @@ from typing import Any
 from harness.compare import Comparison, OutputComparison, compare_trajectories, format_pair
 from harness.errors import ConfigChangedError, ConfigMismatchError, UsageError
 from harness.golden._envelope import Envelope, read_envelope, record_envelope_command
+from harness.golden._swap import write_failure
 from harness.golden._store import (
     GoldenStore,
     record_command,
@@ -288,9 +289,9 @@ def gate(req: GateRequest, obtained: Trajectory | None = None, *,
              *_notes(req, expected, obtained),
              *(() if comparison.passed else device_change_notes(req, expected.meta)))
     if not comparison.passed and write_obtained:
-        path = write_obtained_files(req, obtained)
+        path, why = _write_obtained(req, obtained)
         if path is None or path != req.store.live(req.golden_port, req.profile):
-            notes += (_elsewhere_note(req, path),)
+            notes += (_elsewhere_note(req, path, why),)
     return Verdict(req, obtained, expected, comparison, path, notes)
 
 
@@ -395,24 +396,29 @@ def obtained_fallback_dir() -> Path:
 
 def write_obtained_files(req: GateRequest, obtained: Trajectory) -> Path | None:
     """The obtained files beside the port's golden (tagged with the other port for a check
-    against it); where that folder is not writable, under ``obtained_fallback_dir()``
-    instead; ``None`` when neither is (the verdict stands either way)."""
+    against it); where that folder cannot take them, under ``obtained_fallback_dir()``
+    instead; ``None`` when neither can (the verdict stands either way)."""
+    return _write_obtained(req, obtained)[0]
+
+
+def _write_obtained(req: GateRequest, obtained: Trajectory) -> tuple[Path | None, str]:
+    """``write_obtained_files``'s path, and why each place that refused them did."""
     tag = f"against-{req.against.partition('/')[2]}" if req.against else ""
+    reasons = []
     for store in (req.store, GoldenStore(obtained_fallback_dir())):
         try:
-            return store.write(obtained, obtained=True, tag=tag)
-        except OSError:
-            continue
-    return None
+            return store.write(obtained, obtained=True, tag=tag), "; ".join(reasons)
+        except OSError as exc:
+            reasons.append(write_failure(exc))
+    return None, "; ".join(reasons)
 
 
-def _elsewhere_note(req: GateRequest, path: Path | None) -> str:
+def _elsewhere_note(req: GateRequest, path: Path | None, why: str) -> str:
     folder = req.store.live(req.golden_port, req.profile)
     if path is None:
-        return (f"the obtained files were not written: neither {folder} nor "
-                f"{obtained_fallback_dir()} is writable (the verdict stands)")
-    return (f"the golden folder {folder} is not writable: the obtained files were written to "
-            f"{path} instead (the verdict stands)")
+        return f"the obtained files were not written ({why}) (the verdict stands)"
+    return (f"the obtained files could not be written beside the golden in {folder} ({why}): "
+            f"they are in {path} (the verdict stands)")
 
 
 def record(req: GateRequest, *, seed: int | None = None,

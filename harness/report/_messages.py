@@ -63,13 +63,22 @@ def comparison_lines(comp: Comparison, golden_path: object) -> list[str]:
     return lines
 
 
-def regression_message(comp: Comparison, golden_path: object) -> str:
-    """One paragraph naming the first divergent epoch, then the table(s), then the fix."""
+def regression_message(comp: Comparison, golden_path: object,
+                       obtained_path: object = "beside") -> str:
+    """One paragraph naming the first divergent epoch, then the table(s), then the fix.
+    ``obtained_path``: where the obtained files went (None: nowhere; by default beside
+    the golden), so the fix line says where they really are."""
+    if obtained_path == "beside" or obtained_path == golden_path:
+        saved = "the run is saved as *.obtained.* beside the golden"
+    elif obtained_path is None:
+        saved = "the run could not be saved: see the note above"
+    else:
+        saved = f"the run is saved as *.obtained.* in {obtained_path}"
     return "\n".join([
         *comparison_lines(comp, golden_path),
-        "Fix: if the change is a bug, fix it (the run is saved as *.obtained.* beside "
-        "the golden). If the numbers moved on purpose, re-record with "
-        f"`{record_command(comp.port_id, comp.profile)}` and say why in the commit."])
+        f"Fix: if the change is a bug, fix it ({saved}). If the numbers moved on purpose, "
+        f"re-record with `{record_command(comp.port_id, comp.profile)}` and say why in the "
+        "commit."])
 
 
 def check_message(result: CheckResult) -> str:
@@ -81,7 +90,8 @@ def check_message(result: CheckResult) -> str:
     parts: list[str] = []
     verdict = result.verdict
     if verdict is not None and not verdict.passed:
-        parts.append(regression_message(verdict.comparison, verdict.golden_path))
+        parts.append(regression_message(verdict.comparison, verdict.golden_path,
+                                        verdict.obtained_path))
     failed = result.failed_segments
     if failed:
         parts.append("\n".join([
