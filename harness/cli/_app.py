@@ -159,17 +159,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check)
     p = sub.add_parser("calibrate", help="measure rounding noise vs a learning-rate change",
                        formatter_class=fmt,
-                       description="Train each port three times: as specified, with every "
-                       "initial weight nudged by one ulp (a proxy for another CPU's rounding), "
-                       "and with the learning rate raised by --lr-change. Prints the largest "
-                       "relative trajectory difference of each against the rtol the spec "
-                       "gives that profile, which must lie between them. Writes nothing.",
+                       description="Train each port's profile run three times: as specified, "
+                       "with every initial weight nudged by one ulp (a proxy for another CPU's "
+                       "rounding), and with the learning rate raised by --lr-change. With "
+                       "--segments, replay the tutorial golden's checkpoint segments so instead "
+                       "(restored weights nudged). Prints, per gated quantity (figures, epoch "
+                       "observables, outputs; per epoch and per step for segments), the largest "
+                       "difference of each against the tolerance the spec gives it, then "
+                       "proposed tolerances as Python source to paste into the spec. A "
+                       "quantity without noise under a zero tolerance is exact. Writes nothing.",
                        epilog="examples:\n  rnn-harness calibrate elman_sine/torch --profile ci\n"
-                       "  rnn-harness calibrate sin_cos/mxnet --profile ci --lr-change 0.001")
+                       "  rnn-harness calibrate elman_sine/torch --segments\n"
+                       "  rnn-harness calibrate sin_cos/mxnet --profile ci --lr-change 0.01")
     _add_run_options(p)
     p.add_argument("--lr-change", type=float, default=0.001, metavar="FRACTION",
                    help="relative learning-rate change of the signal run (default 0.001: the "
                    "+0.1 %% the gate must catch)")
+    p.add_argument("--lr-field", default="lr", metavar="NAME",
+                   help="the config field that holds the learning rate (default: lr)")
+    p.add_argument("--segments", action="store_true",
+                   help="calibrate the tutorial golden's stored checkpoint segments (per "
+                   "epoch and per step) instead of the --profile run")
     p.set_defaults(func=cmd_calibrate)
     p = sub.add_parser("report", help="train and write the cross-framework comparison report",
                        formatter_class=fmt, conflict_handler="resolve",

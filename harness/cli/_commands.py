@@ -188,24 +188,39 @@ def _nothing_checked(args: argparse.Namespace, selection: Selection,
 
 
 def cmd_calibrate(args: argparse.Namespace, registry: Registry) -> int:
-    from harness.calibrate import calibrate
+    from harness.calibrate import calibrate, calibrate_stored_segments, with_field
+    from harness.check import golden_threads
+    from harness.seeding import override_threads
 
     ports = _select(args, registry).ports
     if not 0 < args.lr_change < 1:
         raise UsageError("--lr-change must lie between 0 and 1 (a fraction of the lr).",
                          context={"--lr-change": args.lr_change},
                          fix="e.g. --lr-change 0.001 for +0.1 %.")
-    table = Table("port", "profile", "metric", "noise (1 ulp)",
-                  f"signal (lr +{args.lr_change:.3g})", "spec rtol", "verdict",
-                  title="tolerance calibration (max relative difference)")
-    for port_id in ports:
-        with progress_bar(f"calibrate {port_id} ({args.profile})") as bar:
-            cal = calibrate(port_id, args.profile, lr_change=args.lr_change,
-                            registry=registry, progress=bar)
-        for v in cal.verdicts(registry.spec(registry.get(port_id).tutorial)):
-            table.add_row(port_id, args.profile, v.metric, f"{v.noise:.3g}", f"{v.signal:.3g}",
-                          f"{v.rtol:g}", "ok" if v.separates else "TOLERANCE DOES NOT SEPARATE")
-    out.print(table)
+    profile = SEGMENT_PROFILE if args.segments else args.profile
+    requests = [resolve(p, profile, device=args.device, golden_dir=args.golden_dir,
+                        registry=registry) for p in ports]
+    for req in requests:  # a missing lr field is refused before anything trains
+        with_field(req.spec.profile(profile), args.lr_field, 1 + args.lr_change)
+    override_threads(args.threads)
+    what = "segments" if args.segments else args.profile
+    for req in requests:
+        use_threads(golden_threads(req))
+        with progress_bar(f"calibrate {req.port_id} ({what})") as bar:
+            cal = (calibrate_stored_segments(req, lr_change=args.lr_change,
+                                             lr_field=args.lr_field, progress=bar)
+                   if args.segments else
+                   calibrate(req.port_id, profile, lr_change=args.lr_change,
+                             lr_field=args.lr_field, device=args.device, registry=registry,
+                             progress=bar))
+        table = Table("quantity", "noise (1 ulp)", f"signal ({args.lr_field} "
+                      f"+{args.lr_change:.3g})", "spec tolerance", "caught", "verdict",
+                      title=f"tolerance calibration: {req.port_id} ({what}), max difference")
+        for q in cal.quantities:
+            table.add_row(*q.row())
+        out.print(table)
+        out.print(cal.summary(), markup=False, highlight=False)
+        out.print(cal.block() + "\n", markup=False, highlight=False, soft_wrap=True)
     return 0
 
 
