@@ -4,7 +4,9 @@ existing scheduler, with the local executor's outcomes (dead workers, timeouts).
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,6 +32,7 @@ from harness.sweep._executor import (
     check_scheduler,
     check_timeout,
     default_workers,
+    sigint_blocked,
 )
 
 
@@ -51,6 +54,13 @@ def _dask_attempt(task: Task, job: Job, registry: Registry | None, key: str) -> 
     with contextlib.suppress(ValueError):  # not on a worker (a test's in-process call)
         get_worker().log_event(STARTED_TOPIC, key)
     return _attempt(task, job, registry)
+
+
+def _ignore_sigint(sweep_pid: int) -> None:
+    """Run on our LocalCluster's worker processes: Ctrl-C reaches the whole process group,
+    and the sweep's process alone decides what stops (closing the cluster ends them)."""
+    if os.getpid() != sweep_pid and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class DaskExecutor:
@@ -97,11 +107,18 @@ class DaskExecutor:
             return
         workers = self.n_workers or default_workers(jobs)
         settings = {"distributed.scheduler.allowed-failures": self.allowed_failures}
-        with dask.config.set(settings), LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=self.processes,
-                host="127.0.0.1", dashboard_address="127.0.0.1:0", env=self.env) as cluster, \
+        with dask.config.set(settings), self._cluster(LocalCluster, workers) as cluster, \
                 Client(cluster) as client:
+            if self.processes:
+                client.run(_ignore_sigint, os.getpid())
             yield client
+
+    def _cluster(self, cluster_class: Any, workers: int) -> Any:
+        # a Ctrl-C while the workers start stays pending here (see sigint_blocked)
+        with sigint_blocked():
+            return cluster_class(n_workers=workers, threads_per_worker=1,
+                                 processes=self.processes, host="127.0.0.1",
+                                 dashboard_address="127.0.0.1:0", env=self.env)
 
     def _connect(self, client_class: Any) -> Any:
         """A Client of the scheduler at ``self.scheduler``, or a typed error naming it."""

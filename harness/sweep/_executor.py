@@ -1,18 +1,21 @@
-"""Executors: run a sweep of jobs (port x profile x seed x device) locally or on Dask.
+"""Executors: run a sweep of jobs (port x profile x seed x device) locally (worker
+processes: ``_pool``) or on Dask (``_dask``).
 
 Every executor returns the same ``SweepResult``: a Trajectory per finished job (or what
 another ``task`` returns, e.g. a port's gate verdict) and a ``JobFailure`` per job that
-failed, so a crash or a dead worker never hides a finished run.
+failed, so a crash, a dead worker or a timeout never hides a finished run; an interrupt
+raises ``SweepInterrupted`` holding what finished.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import pickle
 import signal
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -73,7 +76,9 @@ class Job:
 
 @dataclass(frozen=True)
 class JobFailure:
-    """Why a job produced no trajectory. ``worker_died``: the process running it was lost."""
+    """Why a job produced no trajectory. ``error``: the exception's type name, or
+    ``WorkerDied`` (the process running it was lost: ``worker_died``) or ``Timeout``
+    (stopped after ``--timeout``); ``exit_code``: the CLI's code for it (3 for those two)."""
 
     job: Job
     error: str
@@ -269,6 +274,22 @@ class LocalExecutor:
                         report(*failed)
                 for job, outcome in pool.wait():
                     report(job, outcome)
+
+
+@contextlib.contextmanager
+def sigint_blocked() -> Iterator[None]:
+    """Within: SIGINT is blocked in this thread, and so in every process (and thread) it
+    starts, which inherit the mask. A Ctrl-C meanwhile is not lost: it stays pending and
+    reaches this process when the block ends; a worker started here never sees it (the
+    parent decides what stops, and ends its workers)."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _reporter(result: SweepResult, on_result: ResultFn | None) -> ResultFn:

@@ -25,6 +25,7 @@ from harness.sweep._executor import (
     _died,
     _exit_detail,
     _timed_out,
+    sigint_blocked,
 )
 
 
@@ -158,13 +159,8 @@ class Pool:
                                        name="rnn-harness-worker")
         # SIGINT stays blocked in the child (the mask is inherited) until it ignores it: a
         # Ctrl-C while it starts up neither kills it with a traceback nor is lost here
-        mask = hasattr(signal, "pthread_sigmask")
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}) if mask else None
-        try:
+        with sigint_blocked():
             process.start()
-        finally:
-            if blocked is not None:
-                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         theirs.close()
         worker = Worker(process, ours)
         self.workers.append(worker)
