@@ -29,6 +29,8 @@ from harness.golden import (
     gate,
     gate_segments,
     load_golden,
+    record,
+    record_golden_segments,
     resolve,
 )
 from harness.interface import Trajectory
@@ -37,7 +39,8 @@ from harness.runner import ProgressFn
 from harness.seeding import recorded_threads, use_threads
 
 __all__ = ["CheckResult", "PartError", "check", "check_request", "check_segments",
-           "golden_threads", "segments_summary"]
+           "golden_threads", "record_golden", "record_segments_of",
+           "segments_summary"]
 
 
 @dataclass(frozen=True)
@@ -189,3 +192,36 @@ def segments_summary(result: CheckResult) -> dict[str, object] | None:
     return {"status": "REGRESSION" if failed else "pass", "segments": len(result.segments),
             "failed": len(failed), "first": failed[0].describe() if failed else "",
             "start": failed[0].start if failed else None}
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What ``record_golden`` wrote: the run, and (count, MB) of its checkpoint segments
+    (None: its profile holds none)."""
+
+    trajectory: Trajectory
+    segments: tuple[int, float] | None = None
+
+
+def record_golden(req: GateRequest, *, seed: int | None = None,
+                  progress: ProgressFn | None = None,
+                  on_segments: Callable[[Trajectory], None] | None = None) -> Recorded:
+    """The one writer of goldens (``rnn-harness record`` and the plugin's
+    ``--update-golden``): train and write ``req``'s golden at the policy's thread count
+    (``record`` proves a restore exact first where segments are planned), then, for the
+    profile that holds them, its checkpoint segments at the thread count it records
+    (``on_segments`` is told before they start)."""
+    use_threads()  # a new golden: the policy's count (or --threads), recorded in its meta
+    traj = record(req, seed=seed, progress=progress)
+    if req.profile != SEGMENT_PROFILE or req.spec.segments is None:
+        return Recorded(traj)
+    if on_segments is not None:
+        on_segments(traj)
+    return Recorded(traj, record_segments_of(req))
+
+
+def record_segments_of(req: GateRequest) -> tuple[int, float]:
+    """Record the checkpoint segments of ``req``'s existing tutorial golden (``record
+    --segments-only``), at the thread count that golden records: (count, MB)."""
+    use_threads(recorded_threads(load_golden(req).meta))
+    return record_golden_segments(req)

@@ -21,7 +21,7 @@ import pytest
 
 from harness import corpus
 from harness.backends import FRAMEWORKS, framework_available
-from harness.check import CheckResult, check_request
+from harness.check import CheckResult, check_request, record_golden
 from harness.errors import (
     ConfigChangedError,
     CorpusError,
@@ -34,7 +34,6 @@ from harness.golden import (
     GateRequest,
     GoldenStore,
     default_golden_dir,
-    record,
     record_command,
     record_initial,
     record_initial_command,
@@ -179,7 +178,7 @@ class GoldenCheck:
         __tracebackhide__ = True
         req = self._request(port_id, profile, device)
         if self.update:
-            record(req, seed=_kept_seed(req))
+            record_golden(req, seed=_kept_seed(req))
             _rewritten(req.golden_path)
         return self._judged(req, None, segments)
 

@@ -21,8 +21,8 @@ from typing import Any
 
 from harness.backends import FRAMEWORKS, framework_available, install_hint
 from harness.errors import FrameworkMissingError, RegistryError, UnknownPortError, UsageError
-from harness.project import ProjectConfig, find_project, importable
 from harness.interface import ADAPTER_MEMBERS, PORT_MEMBERS, Port, SpecPort, TutorialSpec
+from harness.project import ProjectConfig, find_project, importable
 
 #: The entry-point group a distribution registers its tutorials and ports under, e.g. in
 #: its pyproject.toml: ``[project.entry-points."rnn_harness.tutorials"]`` /

@@ -11,6 +11,7 @@ from pathlib import Path
 from rich.table import Table
 
 from harness.backends import FRAMEWORKS, framework_available
+from harness.check import record_golden, record_segments_of
 from harness.cli import _gating, _sweeps
 from harness.cli._console import err, logged_progress_bar, out, progress_bar
 from harness.errors import EXIT_USAGE, UsageError
@@ -19,15 +20,13 @@ from harness.golden import (
     GateRequest,
     GoldenStore,
     default_golden_dir,
-    load_golden,
-    record,
-    record_golden_segments,
     record_initial,
     resolve,
 )
+from harness.interface import Trajectory
 from harness.project import find_project
 from harness.registry import Registry, Selection, normal_name
-from harness.seeding import recorded_threads, use_threads
+from harness.seeding import use_threads
 
 
 def _store(args: argparse.Namespace) -> GoldenStore:
@@ -109,24 +108,37 @@ def cmd_record(args: argparse.Namespace, registry: Registry) -> int:
 
 
 def _record_one(args: argparse.Namespace, req: GateRequest) -> None:
-    use_threads()  # a new golden: the policy's count (or --threads), recorded in its meta
     if args.initial_only:
+        use_threads()
         path = record_initial(req)
         out.print(f"wrote the initial weights of {req.port_id} ({req.profile}) -> {path}")
         return
-    if not args.segments_only:
-        with progress_bar(f"record {req.port_id} ({req.profile})") as bar:
-            traj = record(req, seed=args.seed, progress=bar)
+    if args.segments_only:
+        err.print(f"recording the checkpoint segments of {req.port_id} ...")
+        _wrote_segments(req, record_segments_of(req))
+        return
+
+    def recorded(traj: Trajectory) -> None:
         last = {k: f"{v[-1]:.6g}" for k in req.spec.metrics for v in [traj.metrics[k]]}
         out.print(f"recorded {req.port_id} ({req.profile}): {traj.num_epochs} epochs, "
                   f"final {last} -> {req.golden_path}")
-    if req.profile == SEGMENT_PROFILE and req.spec.segments is not None:
-        # segments continue the golden's own run: at the thread count it records
-        use_threads(recorded_threads(load_golden(req).meta))
+
+    def segments_next(traj: Trajectory) -> None:
+        recorded(traj)
         err.print(f"recording the checkpoint segments of {req.port_id} ...")
-        count, size = record_golden_segments(req)
-        out.print(f"wrote {count} checkpoint segments of {req.port_id} ({size:.2f} MB) -> "
-                  f"{req.golden_path / 'segments'}")
+
+    with progress_bar(f"record {req.port_id} ({req.profile})") as bar:
+        result = record_golden(req, seed=args.seed, progress=bar, on_segments=segments_next)
+    if result.segments is None:
+        recorded(result.trajectory)
+    else:
+        _wrote_segments(req, result.segments)
+
+
+def _wrote_segments(req: GateRequest, written: tuple[int, float]) -> None:
+    count, size = written
+    out.print(f"wrote {count} checkpoint segments of {req.port_id} ({size:.2f} MB) -> "
+              f"{req.golden_path / 'segments'}")
 
 
 def cmd_check(args: argparse.Namespace, registry: Registry) -> int:

@@ -14,12 +14,11 @@ import argparse
 import textwrap
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.cli._console import err, sweep_progress
 from harness.check import (
     CheckResult,
     check_request,
@@ -27,6 +26,7 @@ from harness.check import (
     golden_threads,
     segments_summary,
 )
+from harness.cli._console import err, sweep_progress
 from harness.errors import (
     EXIT_REGRESSION,
     ConfigChangedError,

@@ -21,7 +21,6 @@ from typing import Any
 from harness.compare import Comparison, OutputComparison, compare_trajectories, format_pair
 from harness.errors import ConfigChangedError, ConfigMismatchError, UsageError
 from harness.golden._envelope import Envelope, read_envelope, record_envelope_command
-from harness.golden._swap import write_failure
 from harness.golden._store import (
     GoldenStore,
     record_command,
@@ -29,6 +28,7 @@ from harness.golden._store import (
     write_initial,
     write_trajectory,
 )
+from harness.golden._swap import write_failure
 from harness.interface import (
     Params,
     Tolerance,
