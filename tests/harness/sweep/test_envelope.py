@@ -131,7 +131,7 @@ def test_unknown_envelope_schema_is_refused(store, recorded):
 def test_envelope_of_another_config_is_refused(store):
     record_envelope("fake/numpy", "ci", store, 3, registry=fake_registry(),
                     executor=LocalExecutor(0))
-    with pytest.raises(ConfigMismatchError, match="different config"):
+    with pytest.raises(ConfigMismatchError, match="changed since its envelope was recorded"):
         load_envelope(resolve("fake/numpy", "ci", golden_dir=store.root,
                               registry=changed_config_registry()))
 
