@@ -211,7 +211,8 @@ def _timed_out(job: Job, seconds: float, what: str) -> JobFailure:
     return JobFailure(job, "Timeout", f"timed out after {seconds:g} s (--timeout): "
                       f"{job.label} {what}. If it is only slow here, pass a larger --timeout "
                       "(0: no limit); if it hangs, run it alone (`rnn-harness check "
-                      f"{job.port_id} --profile {job.profile} --workers 1`) to see where.",
+                      f"{job.port_id} --profile {job.profile} --workers 1`): its per-epoch "
+                      "progress shows where it stops.",
                       exit_code=EXIT_PORT_CRASH)
 
 

@@ -158,17 +158,20 @@ class Pool:
         process = self.context.Process(target=_worker_main, args=(theirs, self.env, os.getpid()),
                                        name="rnn-harness-worker")
         # SIGINT stays blocked in the child (the mask is inherited) until it ignores it: a
-        # Ctrl-C while it starts up neither kills it with a traceback nor is lost here
+        # Ctrl-C while it starts up neither kills it with a traceback nor is lost here,
+        # where it arrives once the worker is listed (so ``close`` ends it)
         with sigint_blocked():
             process.start()
-        theirs.close()
-        worker = Worker(process, ours)
-        self.workers.append(worker)
+            theirs.close()
+            worker = Worker(process, ours)
+            self.workers.append(worker)
         return worker
 
     def wait(self) -> list[tuple[Job, Any]]:
         """Wait for a busy worker to finish, die or pass the timeout; what ended, by job."""
         busy = [(w, w.job) for w in self.workers if w.job is not None]
+        if not busy:  # every job handed out failed to reach its worker
+            return []
         left = None
         if self.timeout is not None:
             left = max(0.0, min(w.started for w, _ in busy) + self.timeout - time.monotonic())
