@@ -106,6 +106,16 @@ def test_the_twin_trains_the_seeds_only_where_it_equals_the_port(store, twinned,
     assert res.passed == (cls != "ShiftedPort")
 
 
+def test_without_an_executor_the_port_trains_the_seeds_here_where_the_twin_differs(
+        store, twinned):
+    res = check_envelopes(["noisy/numpy"], "ci", store, registry=twinned("ShiftedPort"),
+                          executor=None, seeds=4)["noisy/numpy"]
+    port = [run_port("noisy/numpy", "ci", seed=s, registry=twinned("ShiftedPort"))
+            .metrics["loss"][-1] for s in range(4)]
+    assert not res.twin.proven and CALLS == [[0, 1, 2, 3]]
+    np.testing.assert_array_equal(res.outcomes.tests[0].new, port)
+
+
 def test_a_twin_that_differs_from_the_port_does_not_record_its_envelope(store, twinned):
     env = record_envelope("noisy/numpy", "ci", store, 4, registry=twinned("ShiftedPort"),
                           executor=LocalExecutor(0))
