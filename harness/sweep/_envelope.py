@@ -127,7 +127,7 @@ def twin_runs(twin: SeedBatchedFn, config: Any, seeds: Sequence[int], device: st
     prepare_determinism()
     try:
         runs = twin(config, seeds, device)
-    except Exception as exc:  # noqa: BLE001 - any failure of the twin only loses the speed-up
+    except Exception as exc:  # any failure of the twin only loses the speed-up
         return None, TwinProof(twin.__module__, seeds[0],
                                f"it raised {type(exc).__name__}: {exc}")
     proof = prove_twin(twin, runs[0], port_run, metrics, seeds[0])
@@ -379,8 +379,8 @@ def check_envelopes(port_ids: Sequence[str], profile: str, store: GoldenStore, *
                 outcomes[port_id] = exc
     rest = {p: plan for p, plan in plans.items() if p not in outcomes and plan.twin is not None
             and plan.runs is None}
-    for plan in rest.values():
-        plan.jobs = [Job(plan.jobs[0].port_id, profile, s, device) for s in plan.seeds[1:]]
+    for port_id, plan in rest.items():  # the port trains the other seeds
+        plan.jobs = [Job(port_id, profile, s, device) for s in plan.seeds[1:]]
     second = _run_jobs(executor, rest, registry, on_result)
     for port_id, plan in plans.items():
         if port_id in outcomes:
