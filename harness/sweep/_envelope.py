@@ -214,7 +214,8 @@ def _write_envelope(port_id: str, profile: str, store: GoldenStore, registry: Re
     runs, proof = twinned if twinned is not None else (None, None)
     if runs is None:
         jobs = [Job(port_id, profile, s, device) for s in seeds]
-        _failed(sweep, jobs, "no envelope was written")
+        # a twin's port whose first seed failed trained no other
+        _failed(sweep, [j for j in jobs if j in sweep.jobs], "no envelope was written")
         runs = [sweep.trajectories[j].metrics for j in jobs]
     how = (proof.describe() if proof is not None and proof.proven else
            f"one run per seed ({executor} executor)" +
