@@ -1,8 +1,10 @@
-"""Trajectory comparison: pure functions over numpy arrays, returning data (no I/O, no text).
+"""All comparison math: pure functions over numpy arrays, returning data (no I/O, no text).
 
 A run is compared with its golden per epoch in the tutorial's own figures and, where both
 sides recorded them and the spec gives them a tolerance, in the training observables; and
-in the outputs the spec names (what the tutorial shows after training)."""
+in the outputs the spec names (what the tutorial shows after training). A checkpoint
+segment's replay is compared per epoch and per step with its stored continuation
+(``first_divergence``, ``max_rel``)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,9 @@ import numpy as np
 
 from harness.interface import Tolerance, Trajectory, relative_error, tolerance_for, within
 from harness.interface._tolerance import observable_tolerance, output_tolerance
+
+#: A table by column: one value per epoch or per step.
+Columns = dict[str, np.ndarray]
 
 #: Where in an output a value sits: dict keys and list indices from the top.
 Path = tuple[str | int, ...]
@@ -258,3 +263,69 @@ def compare_trajectories(obtained: Trajectory, expected: Trajectory, metrics: Se
                 if outputs else ())
     return Comparison(obtained.port_id, obtained.profile, tuple(results),
                       obtained.num_epochs, expected_epochs, tuple(observed), compared)
+
+
+# -- checkpoint segments: a replay against its stored continuation, per epoch and step --
+@dataclass(frozen=True)
+class Divergence:
+    """Where a segment first left its tolerance, and what was compared there."""
+
+    epoch: int
+    step: int | None
+    quantity: str
+    obtained: float
+    expected: float
+    others: tuple[tuple[str, float, float, bool], ...]
+
+    def describe(self, start: int) -> str:
+        where = f"epoch {self.epoch}" + ("" if self.step is None else f" step {self.step}")
+        first = "{} {} vs golden {}".format(self.quantity,
+                                            *format_pair(self.obtained, self.expected))
+        rest = "; ".join("{} {} vs {} ({})".format(name, *format_pair(a, b),
+                                                   "ok" if ok else "off")
+                         for name, a, b, ok in self.others)
+        return (f"first divergent: segment from epoch {start}, {where}: {first}"
+                + (f"; {rest}" if rest else ""))
+
+
+def first_divergence(obtained: Columns, expected: Columns, tolerances: Mapping[str, Tolerance],
+                     quantities: Sequence[str], *, steps: bool, start: int = 0
+                     ) -> Divergence | None:
+    """The first row (and in it the first quantity, in ``quantities`` order) outside its
+    tolerance; ``None`` when every row is within. Per-epoch rows count from ``start``; a
+    side with fewer rows diverges at its first missing row (reported as NaN)."""
+    n_exp = len(next(iter(expected.values())))
+    n = min(n_exp, len(next(iter(obtained.values()))))
+    present = [q for q in quantities if q in expected and q in obtained]
+    bad_rows: dict[str, np.ndarray] = {}
+    for q in present:
+        ok = within(obtained[q][:n], expected[q][:n], tolerance_for(tolerances, q))
+        bad = np.flatnonzero(~ok)
+        bad_rows[q] = bad if bad.size or n == n_exp else np.array([n])
+    hits = [(int(rows[0]), present.index(q), q) for q, rows in bad_rows.items() if rows.size]
+    if not hits:
+        return None
+    row, _, quantity = min(hits)
+
+    def value(cols: Columns, q: str) -> float:
+        return float(cols[q][row]) if row < len(cols[q]) else float("nan")
+
+    others = tuple((q, value(obtained, q), float(expected[q][row]),
+                    bool(within(np.array([value(obtained, q)]), expected[q][row:row + 1],
+                                tolerance_for(tolerances, q))[0]))
+                   for q in present if q != quantity)
+    epoch = int(expected["epoch"][row]) if steps else start + int(row)
+    step = int(expected["step"][row]) if steps else None
+    return Divergence(epoch, step, quantity, value(obtained, quantity),
+                      float(expected[quantity][row]), others)
+
+
+def max_rel(obtained: Columns, expected: Columns) -> dict[str, float]:
+    """Per column, the largest relative difference over the rows both sides have."""
+    out = {}
+    for name, b in expected.items():
+        if name in ("epoch", "step") or name not in obtained:
+            continue
+        n = min(len(b), len(obtained[name]))
+        out[name] = float(np.max(relative_error(obtained[name][:n], b[:n]), initial=0.0))
+    return out

@@ -1,11 +1,23 @@
-"""The runner: seed, build and train one port for one profile, and return its Trajectory."""
+"""The driver: seed, build, train and restore a port.
+
+A whole run (``run_port``: one profile, returned as a ``Trajectory``) and a checkpoint
+segment (``run_segments``: a fresh port restored from a stored ``Checkpoint``, trained for
+a few epochs with every step's observables) are the same build and the same seeding with a
+different start. ``record_segments`` keeps the checkpoints of a golden run and
+``prove_restore`` shows a port's checkpoints restore exactly.
+
+Checkpoint segments gate a whole tutorial run in short pieces that start exactly: started
+from an exact state, chaotic divergence has no time to grow, so a tight tolerance gates
+late epochs that a whole-run comparison cannot.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -13,13 +25,25 @@ from typing import Any
 import numpy as np
 
 from harness.backends import parse_device
-from harness.errors import DivergenceError, HarnessError, PortCrashError
-from harness.interface import Port, Trajectory, config_dict, config_hash
+from harness.errors import DivergenceError, HarnessError, PortCrashError, UsageError
+from harness.interface import (
+    EpochRecord,
+    Port,
+    Segment,
+    SpecPort,
+    Trajectory,
+    config_dict,
+    config_hash,
+)
+from harness.interface._observe import Observer, StepLimitReached
 from harness.registry import Registry, default_registry
 from harness.seeding import environment_info, prepare_determinism, seed_everything, use_threads
 
-__all__ = ["ProgressFn", "Started", "parse_device", "run_metadata", "run_port", "start_port",
-           "train_started"]
+Columns = dict[str, np.ndarray]
+
+__all__ = ["ProgressFn", "Started", "build_port", "parse_device", "prove_restore",
+           "record_segments", "run_metadata", "run_port", "run_segment", "run_segments",
+           "segment_starts", "start_port", "train_started", "with_lr"]
 
 #: Called after every epoch with (epochs done, epochs in all, that epoch's metrics).
 ProgressFn = Callable[[int, int, Mapping[str, float]], None]
@@ -72,18 +96,7 @@ def start_port(
 def train_started(started: Started, progress: ProgressFn | None = None) -> Trajectory:
     """Train a started port to the end and return its Trajectory."""
     port, port_id, profile = started.port, started.port_id, started.profile
-    try:
-        metrics, timing = _train(port, started.config, profile, progress)
-    except HarnessError:
-        raise
-    except Exception as exc:  # the port's own bug: say where, keep the innermost frames
-        raise PortCrashError(
-            f"{port_id} raised {type(exc).__name__} during training: {exc}",
-            context={"where": _innermost_frame(exc)},
-            fix="this is a bug in the port (or the framework under it); rerun with "
-            "`python -X dev -m harness ...` under a debugger, or compare with its golden.",
-            tutorial=port_id.split("/")[0], port=port_id, profile=profile,
-        ) from exc
+    metrics, timing = _train(port, started.config, profile, progress)
     return Trajectory(
         port_id=port_id,
         profile=profile,
@@ -93,6 +106,37 @@ def train_started(started: Started, progress: ProgressFn | None = None) -> Traje
         meta=run_metadata(port_id, profile, started.config, started.seed, started.device,
                           transferred=started.transferred),
     )
+
+
+def _drive(port: Port, where: str, limit: int | None = None, profile: str | None = None
+           ) -> Iterator[EpochRecord]:
+    """``port.train()``'s records, at most ``limit``: the one training loop of whole runs
+    and checkpoint segments. A numerical blow-up raised in the loop (an overflow, a
+    floating-point error) is a ``DivergenceError`` (the numbers moved); any other
+    exception of the port's own a ``PortCrashError`` naming where it was raised."""
+    tutorial = port.port_id.split("/")[0]
+    try:
+        for i, record in enumerate(port.train()):
+            yield record
+            if limit is not None and i + 1 == limit:
+                return
+    except (HarnessError, StepLimitReached):
+        raise
+    except (OverflowError, FloatingPointError) as exc:
+        raise DivergenceError(
+            f"Training diverged {where}: {type(exc).__name__}: {exc}.",
+            context={"where": _innermost_frame(exc)},
+            fix="a value overflowed (a loss or an exp of it grew without bound): if the port "
+            "or config changed on purpose, lower the learning rate or check the update; "
+            "otherwise this is a regression.", tutorial=tutorial, port=port.port_id,
+            profile=profile) from exc
+    except Exception as exc:  # the port's own bug: say where, keep the innermost frames
+        raise PortCrashError(
+            f"{port.port_id} raised {type(exc).__name__} {where}: {exc}",
+            context={"where": _innermost_frame(exc)},
+            fix="this is a bug in the port (or the framework under it); rerun with "
+            "`python -X dev -m harness ...` under a debugger, or compare with its golden.",
+            tutorial=tutorial, port=port.port_id, profile=profile) from exc
 
 
 def run_port(
@@ -129,7 +173,7 @@ def _train(port: Port, config: Any, profile: str, progress: ProgressFn | None
     wall, rate = [], []
     total = getattr(config, "epochs", 0)
     start = time.perf_counter()
-    for record in port.train():
+    for record in _drive(port, "during training", profile=profile):
         now = time.perf_counter()
         wall.append(now - start)
         rate.append(record.items / max(now - start, 1e-12))
@@ -169,3 +213,182 @@ def run_metadata(port_id: str, profile: str, config: Any, seed: int, device: str
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         **environment_info(),
     }
+
+
+# -- checkpoint segments ------------------------------------------------------------------
+def segment_starts(num_epochs: int, spacing: int, length: int) -> list[int]:
+    """Checkpoint epochs ``spacing, 2*spacing, ...`` whose segment fits in the run."""
+    if spacing < 1 or length < 1:
+        raise UsageError("Segment spacing and length must be positive.",
+                         context={"spacing": spacing, "length": length},
+                         fix="set SEGMENTS in the tutorial's spec to positive integers.")
+    return list(range(spacing, num_epochs - length + 1, spacing))
+
+
+def build_port(port_id: str, config: Any, seed: int, *, device: str = "cpu",
+               registry: Registry | None = None, keep_steps: bool = True,
+               max_steps: int | None = None) -> SpecPort:
+    """A seeded, built adapter port that records every step's observables."""
+    registry = registry or default_registry()
+    prepare_determinism()
+    port = registry.load(port_id)
+    if not isinstance(port, SpecPort):
+        raise UsageError(f"{port_id} is not an adapter port, so it has no checkpoints.",
+                         context={"port": port_id},
+                         fix="write the port as an Adapter run by its spec's Schedule "
+                         "(see harness.interface.Adapter).")
+    seed_everything(seed)
+    port.build(config, seed, device)
+    assert port.loop is not None
+    port.loop.observer = Observer(keep_steps=keep_steps, max_steps=max_steps)
+    return port
+
+
+def _columns(rows: Sequence[Mapping[str, float]]) -> Columns:
+    names = list(rows[0]) if rows else []
+    return {n: np.array([r[n] for r in rows], dtype=np.float64) for n in names}
+
+
+def _train_epochs(port: SpecPort, epochs: int,
+                  on_epoch: Callable[[int], None] | None = None) -> tuple[Columns, Columns]:
+    """Train ``epochs`` epochs from the port's current state: (per epoch, per step)."""
+    assert port.loop is not None
+    observer = port.loop.observer
+    assert isinstance(observer, Observer)
+    rows: list[Mapping[str, float]] = []
+    step_rows: list[dict[str, float]] = []
+    start = port.loop.epoch
+
+    def take_steps(epoch: int) -> None:
+        new = observer.steps[len(step_rows):]
+        step_rows.extend({"epoch": float(epoch), "step": float(j), **r}
+                         for j, r in enumerate(new))
+
+    try:
+        where = f"in the checkpoint segment from epoch {start}"
+        for i, record in enumerate(_drive(port, where, epochs)):
+            take_steps(start + i)
+            rows.append(record.metrics)
+            if on_epoch is not None:
+                on_epoch(start + i + 1)
+    except StepLimitReached:  # a segment that gates only its first steps ends here
+        take_steps(start + len(rows))
+    return _columns(rows), _columns(step_rows)
+
+
+def record_segments(port_id: str, config: Any, seed: int, starts: Iterable[int],
+                    length: int, *, device: str = "cpu", registry: Registry | None = None,
+                    step_limit: int | None = None) -> tuple[Columns, list[Segment]]:
+    """Train the whole run once, keeping a checkpoint at each start and the continuations
+    (with ``step_limit``, only each segment's first steps). Returns the per-epoch columns
+    of the whole run and the segments."""
+    port = build_port(port_id, config, seed, device=device, registry=registry)
+    wanted, checkpoints = set(starts), {}
+
+    def keep(done: int) -> None:
+        if done in wanted:
+            checkpoints[done] = port.checkpoint()
+
+    keep(0)
+    epochs, steps = _train_epochs(port, config.epochs, keep)
+    segments = []
+    for start in sorted(checkpoints):
+        end = min(start + length, len(epochs[next(iter(epochs))]))
+        mask = (steps["epoch"] >= start) & (steps["epoch"] < end)
+        seg_steps = {k: v[mask] for k, v in steps.items()}
+        if step_limit is not None:
+            seg_steps = {k: v[:step_limit] for k, v in seg_steps.items()}
+        segments.append(Segment(start, end - start, checkpoints[start],
+                                {k: v[start:end] for k, v in epochs.items()}, seg_steps))
+    return epochs, segments
+
+
+def run_segment(port_id: str, config: Any, seed: int, segment: Segment, *,
+                device: str = "cpu", registry: Registry | None = None,
+                params: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
+                step_limit: int | None = None) -> tuple[Columns, Columns]:
+    """Restore ``segment``'s checkpoint into a fresh port and train its epochs.
+
+    ``params`` transforms the restored parameters first (calibration's 1-ulp nudge);
+    ``config`` may differ from the recording's in what the update reads (e.g. ``lr``).
+    With ``step_limit`` training stops after that many steps (no epoch completes then).
+    """
+    return next(iter(run_segments(port_id, config, seed, [segment], device=device,
+                                  registry=registry, params=params, step_limit=step_limit)))
+
+
+def run_segments(port_id: str, config: Any, seed: int, segments: Sequence[Segment], *,
+                 device: str = "cpu", registry: Registry | None = None,
+                 params: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
+                 step_limit: int | None = None) -> Iterator[tuple[Columns, Columns]]:
+    """``run_segment`` for each segment, on one port built once: each segment restores its
+    checkpoint into it (a restore replaces the whole training state, so this equals a
+    fresh port per segment, and saves a build per segment)."""
+    port = build_port(port_id, config, seed, device=device, registry=registry,
+                      max_steps=step_limit)
+    assert port.loop is not None
+    for segment in segments:
+        port.loop.observer = Observer(keep_steps=True, max_steps=step_limit)
+        port.restore(segment.checkpoint)
+        if params is not None:
+            port.set_params(params(port.get_params()))
+        yield _train_epochs(port, segment.length)
+
+
+def with_lr(config: Any, factor: float) -> Any:
+    """``config`` with its learning rate scaled (the calibration signal)."""
+    return dataclasses.replace(config, lr=config.lr * factor)
+
+
+def prove_restore(port_id: str, config: Any, seed: int, *, device: str = "cpu",
+                  registry: Registry | None = None) -> None:
+    """Refuse a port whose checkpoints do not restore exactly: train two epochs keeping a
+    checkpoint after the first (after the build for a one-epoch run), restore it into a
+    fresh port, train that epoch again, and require every step's quantities and the
+    epoch's figures to be bit-identical (``RestoreNotExactError`` names the first that
+    is not). What ``record`` runs before it writes a golden with segments."""
+    from harness.errors import RestoreNotExactError
+
+    at = 1 if getattr(config, "epochs", 2) >= 2 else 0
+    port = build_port(port_id, config, seed, device=device, registry=registry)
+    kept: dict[int, Any] = {}
+    if at == 0:
+        kept[0] = port.checkpoint()
+    epochs, steps = _train_epochs(port, at + 1,
+                           lambda done: kept.setdefault(done, port.checkpoint())
+                           if done == at else None)
+    mask = steps["epoch"] == at
+    again_epochs, again_steps = run_segment(
+        port_id, config, seed,
+        Segment(at, 1, kept[at], {k: v[at:at + 1] for k, v in epochs.items()}, {}),
+        device=device, registry=registry)
+    for kind, want, got in (("step", {k: v[mask] for k, v in steps.items()}, again_steps),
+                            ("epoch", {k: v[at:at + 1] for k, v in epochs.items()},
+                             again_epochs)):
+        for name, expected in want.items():
+            obtained = got.get(name, np.array([]))
+            if obtained.shape != expected.shape or not np.array_equal(obtained, expected,
+                                                                      equal_nan=True):
+                row = _first_difference(obtained, expected)
+                raise RestoreNotExactError(
+                    f"{port_id} restored from its own checkpoint does not continue its run "
+                    f"bit for bit: {name} differs ({kind} {row} of epoch {at}).",
+                    context={"quantity": name,
+                             "uninterrupted run": _at(expected, row),
+                             "restored run": _at(obtained, row)},
+                    fix="the port keeps training state no checkpoint holds: draw randomness "
+                    "from the framework's global generator (captured by every checkpoint) "
+                    "or keep it in Loop.extra (JSON or numpy arrays), and give optimizer "
+                    "and carried state to the adapter's optimizer_state/state_from_numpy "
+                    "(see harness.interface.Adapter). No golden was written.",
+                    port=port_id)
+
+
+def _first_difference(a: np.ndarray, b: np.ndarray) -> int:
+    n = min(len(a), len(b))
+    bad = np.flatnonzero(~((a[:n] == b[:n]) | (np.isnan(a[:n]) & np.isnan(b[:n]))))
+    return int(bad[0]) if bad.size else n
+
+
+def _at(values: np.ndarray, row: int) -> str:
+    return repr(float(values[row])) if row < len(values) else "(missing)"

@@ -3,6 +3,7 @@ until told), for the CLI's fault tests; importable by the child processes they s
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -27,6 +28,17 @@ class CrashingPort(FakePort):
         for i, record in enumerate(super().train()):
             if i == 1:
                 raise ValueError(CRASH_TEXT)
+            yield record
+
+
+class OverflowingPort(FakePort):
+    """Trains one epoch, then its figure overflows (``math.exp`` of a loss that blew up,
+    as a spec's perplexity does when a ReLU replaces a tanh): the numbers moved."""
+
+    def train(self) -> Iterator[EpochRecord]:
+        for i, record in enumerate(super().train()):
+            if i == 1:
+                math.exp(1e4)
             yield record
 
 

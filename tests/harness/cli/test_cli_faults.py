@@ -135,6 +135,19 @@ def test_a_crashing_port_exits_3_and_check_all_returns_the_worst_code(tmp_path, 
     assert {k: v for k, v in files(tmp_path).items() if ".obtained." not in k} == before
 
 
+def test_a_numerical_blow_up_in_the_loop_is_a_divergence_not_a_crash(tmp_path, capsys):
+    """Issue 20: an OverflowError raised inside training (math.exp of a loss that blew up)
+    is the numbers moving (exit 1, DIVERGED), not a bug in the port (exit 3)."""
+    recorded = partial(registry_of, blowup="")
+    assert run(["record", "fake/numpy-blowup", "--profile", "ci"], tmp_path, recorded) == 0
+    blowing = partial(registry_of, blowup="OverflowingPort")
+    assert run(["check", "fake/numpy-blowup", "--profile", "ci"], tmp_path, blowing) == 1
+    captured = capsys.readouterr()
+    assert "DIVERGED" in captured.out
+    assert "Training diverged during training: OverflowError" in captured.err
+    assert "bug in the port" not in captured.err
+
+
 def test_exit_code_3_is_documented_in_help(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["check", "--help"])
