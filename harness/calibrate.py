@@ -342,7 +342,7 @@ def calibrate_segments(port_id: str, *, spacing: int, length: int, lr_change: fl
     """Record the tutorial run's segments in memory at ``spacing``/``length`` (to choose a
     plan before any are stored), then measure them as ``calibrate_stored_segments`` does,
     against the spec's plan tolerances where it has a plan."""
-    from harness.segments import record_segments, segment_starts
+    from harness.runner import record_segments, segment_starts
 
     registry = registry or default_registry()
     spec = registry.spec(registry.get(port_id).tutorial)
@@ -363,7 +363,7 @@ def measure_segments(port_id: str, config: Any, seed: int, segments: Sequence[Se
                      progress: ProgressFn | None = None) -> SegmentCalibration:
     """Replay ``segments`` as specified, nudged and with the lr scaled; measure every
     epoch and step quantity against the stored continuations under ``plan``."""
-    from harness.segments import run_segments
+    from harness.runner import run_segments
 
     limit = plan.step_limit_for(port_id)
     done, total = [0], 3 * sum(s.length for s in segments)

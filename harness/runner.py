@@ -13,7 +13,6 @@ late epochs that a whole-run comparison cannot.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 import traceback
@@ -43,7 +42,7 @@ Columns = dict[str, np.ndarray]
 
 __all__ = ["ProgressFn", "Started", "build_port", "parse_device", "prove_restore",
            "record_segments", "run_metadata", "run_port", "run_segment", "run_segments",
-           "segment_starts", "start_port", "train_started", "with_lr"]
+           "segment_starts", "start_port", "train_started"]
 
 #: Called after every epoch with (epochs done, epochs in all, that epoch's metrics).
 ProgressFn = Callable[[int, int, Mapping[str, float]], None]
@@ -333,11 +332,6 @@ def run_segments(port_id: str, config: Any, seed: int, segments: Sequence[Segmen
         if params is not None:
             port.set_params(params(port.get_params()))
         yield _train_epochs(port, segment.length)
-
-
-def with_lr(config: Any, factor: float) -> Any:
-    """``config`` with its learning rate scaled (the calibration signal)."""
-    return dataclasses.replace(config, lr=config.lr * factor)
 
 
 def prove_restore(port_id: str, config: Any, seed: int, *, device: str = "cpu",

@@ -40,9 +40,15 @@ from harness.interface import (
 from harness.interface._observe import EPOCH_OBSERVABLES
 from harness.project import HARNESS_DISTRIBUTION, ProjectConfig, find_project
 from harness.registry import PortEntry, Registry, default_registry
-from harness.runner import ProgressFn, parse_device, run_port, start_port, train_started
+from harness.runner import (
+    ProgressFn,
+    parse_device,
+    prove_restore,
+    run_port,
+    start_port,
+    train_started,
+)
 from harness.seeding import environment_info
-from harness.segments import prove_restore
 
 #: The profile whose golden holds the checkpoint segments (``_segment_gate.SEGMENT_PROFILE``).
 SEGMENTS_AT = "tutorial"

@@ -9,20 +9,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.compare import Divergence, first_divergence, max_rel
 from harness.errors import ConfigMismatchError, UsageError
 from harness.golden._gate import GateRequest, golden_seed, load_golden
 from harness.golden._segments import read_segments, record_segments_command, write_segments
 from harness.interface import Segment
 from harness.interface._observe import EPOCH_OBSERVABLES, STEP_OBSERVABLES
-from harness.segments import (
-    Divergence,
-    first_divergence,
-    max_rel,
-    prove_restore,
-    record_segments,
-    run_segments,
-    segment_starts,
-)
+from harness.runner import prove_restore, record_segments, run_segments, segment_starts
 
 #: The profile whose golden holds the segments.
 SEGMENT_PROFILE = "tutorial"

@@ -6,17 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from harness.calibrate import with_field
+from harness.compare import first_divergence, max_rel
 from harness.errors import UsageError
 from harness.interface import Tolerance
 from harness.registry import PortEntry, Registry
-from harness.segments import (
-    first_divergence,
-    max_rel,
-    record_segments,
-    run_segment,
-    segment_starts,
-    with_lr,
-)
+from harness.runner import record_segments, run_segment, segment_starts
 from tests.harness.interface.toy import SPEC, ToyConfig
 
 REGISTRY = Registry([PortEntry("toy", "numpy", "", "tests.harness.interface.toy:ToyAdapter")],
@@ -63,8 +58,8 @@ def test_a_segment_replays_exactly():
 def test_a_small_lr_change_is_named_at_its_first_step():
     _, segments = recorded()
     s = segments[1]
-    epochs, steps = run_segment("toy/numpy", with_lr(ToyConfig(), 1.001), SPEC.default_seed,
-                                s, registry=REGISTRY)
+    faster = with_field(ToyConfig(), "lr", 1.001)
+    epochs, steps = run_segment("toy/numpy", faster, SPEC.default_seed, s, registry=REGISTRY)
     tol = dict.fromkeys(STEP_QUANTITIES, TIGHT)
     div = first_divergence(steps, s.steps, tol, STEP_QUANTITIES, steps=True)
     assert div is not None

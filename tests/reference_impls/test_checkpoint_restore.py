@@ -20,7 +20,7 @@ from harness.errors import CorpusError
 from harness.golden import GoldenStore
 from harness.interface import Checkpoint, SpecPort
 from harness.registry import default_registry
-from harness.segments import build_port
+from harness.runner import build_port
 
 REGISTRY = default_registry()
 
