@@ -143,6 +143,161 @@ def distance(before: list[torch.Tensor], after: list[torch.Tensor]) -> float:
     return math.sqrt(float(total))
 
 
+# -- observables of many steps at once: the observer's fast path (issue 22) ----------------
+#: Bytes of step copies one tape holds before the observer measures them.
+TAPE_BYTES = 4 << 20
+#: ATen sums at least this many elements in per-thread chunks when it has several threads.
+_GRAIN = 32768
+_TAPE_DTYPES = (torch.float32, torch.float64)
+
+
+class _Tape:
+    """Copies of lists of contiguous CPU tensors of one layout (shapes, dtype), a row each.
+
+    The float64 sum of squares of a tensor's part of a row is ``_squared_sum`` of that
+    tensor's float64 copy bit for bit: ATen sums each row of a (rows, n) matrix as it sums
+    that row alone (tests/harness/backends/test_torch_tape.py checks it)."""
+
+    def __init__(self, layout: tuple[Any, ...]):
+        dtype, *shapes = layout
+        self.shapes = shapes
+        self.sizes = [math.prod(s) for s in shapes]
+        row_bytes = max(1, sum(self.sizes)) * (4 if dtype == torch.float32 else 8)
+        self.capacity = max(4, min(1024, TAPE_BYTES // row_bytes))
+        self.buf = torch.empty((self.capacity, sum(self.sizes)), dtype=dtype)
+        self._views: list[list[torch.Tensor] | None] = [None] * self.capacity
+        self.rows = 0
+
+    def row(self, i: int) -> list[torch.Tensor]:
+        """Row ``i`` as tensors shaped like the recorded ones (views, made once)."""
+        views = self._views[i]
+        if views is None:
+            parts = self.buf[i].split(self.sizes)
+            views = self._views[i] = [p.view(s) for p, s in zip(parts, self.shapes, strict=True)]
+        return views
+
+    def norms(self, rows: torch.Tensor) -> list[float]:
+        """Per row of ``rows`` (float64, this layout; squared in place): the global norm,
+        each tensor's sum taken alone and the sums added in order as ``global_norm`` does."""
+        squares = rows.mul_(rows)
+        if torch.get_num_threads() > 1 and max(self.sizes) >= _GRAIN:
+            sums = [[float(p.sum()) for p in r.split(self.sizes)] for r in squares]
+        else:
+            parts = [part.sum(dim=1) for part in squares.split(self.sizes, dim=1)]
+            sums = torch.stack(parts, dim=1).tolist()
+        return [math.sqrt(_fold(row)) for row in sums]
+
+
+def _fold(sums: list[float]) -> float:
+    """0 + s0 + s1 + ... in order: the float64 adds of ``global_norm``'s running total."""
+    total = 0.0
+    for s in sums:
+        total += s
+    return total
+
+
+def _tape_layout(tensors: list[torch.Tensor]) -> tuple[Any, ...] | None:
+    """The tape key of ``tensors``, or None where a tape would not give the bits of
+    ``global_norm`` (not on the CPU, not float32/64, mixed dtypes, not contiguous)."""
+    dtype = tensors[0].dtype if tensors else None
+    if dtype not in _TAPE_DTYPES:
+        return None
+    for t in tensors:
+        if not (t.is_cpu and t.dtype is dtype and t.is_contiguous()):
+            return None
+    return (dtype, *[t.shape for t in tensors])
+
+
+class StepRecorder:
+    """The observer's per-step recording: copies now (one ATen call per step and moment),
+    float64 norms later for every recorded step at once (a few ATen calls per tensor per
+    batch, where ``global_norm``/``distance`` take several per tensor per step). Values
+    equal ``global_norm``/``distance`` bit for bit; tensors no tape can hold are measured
+    at once with them.
+
+    Per step: ``gradients(grads, params)``, optionally ``clipped(grads)``, ``step(params)``.
+    ``full`` says the tapes must be measured (``results()``) before the next step."""
+
+    def __init__(self) -> None:
+        self._tapes: dict[tuple[Any, ...], _Tape] = {}
+        self._steps: list[dict[str, Any]] = []
+        self._current: dict[str, Any] = {}
+        self.full = False
+
+    def _record(self, *lists: list[torch.Tensor]) -> list[tuple[_Tape, int] | None]:
+        """Copy each list into a row of its layout's tape, with one ATen call per tape."""
+        handles: list[tuple[_Tape, int] | None] = []
+        dst: dict[int, tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
+        for tensors in lists:
+            layout = _tape_layout(tensors)
+            tape = None if layout is None else self._tapes.get(layout)
+            if tape is None and layout is not None:
+                tape = self._tapes[layout] = _Tape(layout)
+            if tape is None or tape.rows == tape.capacity:
+                handles.append(None)
+                continue
+            handles.append((tape, tape.rows))
+            pair = dst.setdefault(id(tape), ([], []))
+            pair[0].extend(tape.row(tape.rows))
+            pair[1].extend(tensors)
+            tape.rows += 1
+            self.full = self.full or tape.rows + 4 > tape.capacity  # room for one more step
+        enabled = torch.is_grad_enabled()
+        torch._C._set_grad_enabled(False)  # torch.no_grad() without its Python layers
+        try:
+            for into, values in dst.values():
+                torch._foreach_copy_(into, values)
+        finally:
+            torch._C._set_grad_enabled(enabled)
+        return handles
+
+    def gradients(self, grads: list[torch.Tensor], params: list[torch.Tensor]) -> None:
+        grad, before = self._record(grads, params)
+        self._current = {"grad": grad or global_norm(grads), "before": before or snapshot(params)}
+
+    def clipped(self, grads: list[torch.Tensor]) -> None:
+        post, = self._record(grads)
+        self._current["post"] = post or global_norm(grads)
+
+    def step(self, params: list[torch.Tensor]) -> None:
+        current, self._current = self._current, {}
+        before, (after,) = current["before"], self._record(params)
+        if after is not None and isinstance(before, tuple) and before[0] is after[0]:
+            current["after"] = after
+        else:
+            current["param"] = global_norm(params)
+            current["update"] = distance(
+                before[0].row(before[1]) if isinstance(before, tuple) else before, params)
+        self._steps.append(current)
+
+    def results(self) -> list[tuple[float, float | None, float, float]]:
+        """(grad norm, clipped grad norm or None, param norm, update norm) of every step
+        recorded since the last call, in order; the tapes are empty again after it."""
+        steps, self._steps = self._steps, []
+        norms: dict[tuple[int, int], float] = {}
+        updates: dict[int, float] = {}
+        for tape in self._tapes.values():
+            if tape.rows:
+                rows = tape.buf[:tape.rows].to(torch.float64, copy=True)
+                pairs = [(k, s["after"][1], s["before"][1]) for k, s in enumerate(steps)
+                         if "after" in s and s["after"][0] is tape]
+                if pairs:  # differences first: the rows are squared in place below
+                    ks, after, before = zip(*pairs, strict=True)
+                    diffs = rows[list(after)] - rows[list(before)]
+                    updates.update(zip(ks, tape.norms(diffs), strict=True))
+                norms.update({(id(tape), i): v for i, v in enumerate(tape.norms(rows))})
+                tape.rows = 0
+        self.full = False
+        return [(_looked_up(s["grad"], norms), _looked_up(s.get("post"), norms),
+                 _looked_up(s["after"], norms) if "after" in s else s["param"],
+                 updates[k] if "after" in s else s["update"]) for k, s in enumerate(steps)]
+
+
+def _looked_up(value: Any, norms: Mapping[tuple[int, int], float]) -> Any:
+    """A value measured at once (float or None), or a tape row's norm."""
+    return norms[(id(value[0]), value[1])] if isinstance(value, tuple) else value
+
+
 # -- torch.optim.Adam's state <-> checkpoint slots (the Adam tutorials' ports share it) ----
 _ADAM_SLOTS = ("exp_avg", "exp_avg_sq")
 

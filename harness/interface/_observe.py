@@ -4,8 +4,9 @@ Per step: the global gradient norm before clipping, whether the step was clipped
 parameter norm after the update and the update's norm ``||theta_after - theta_before||``.
 Per epoch: their mean/max/fraction. They make silent changes visible (a removed clipping
 call, a changed threshold) where the tutorial's figure alone moves too late. Norms are
-computed by the framework's backend in float64 on the device, so observing costs a few
-reductions per step and never changes the training arithmetic.
+computed by the framework's backend in float64, so observing never changes the training
+arithmetic; where the backend has a ``StepRecorder`` (torch on the CPU) a step only copies
+its tensors and the norms of many steps are computed at once, with the same bits.
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ class Observer(NullObserver):
     The schedule calls, per step: ``gradients(ad)`` after backward (before any clipping),
     ``clipped(ad)`` after the tutorial's clipping, ``step(ad, loss)`` after the update.
     ``steps`` keeps every step's values when ``keep_steps`` (segments need them).
+
+    A backend with a ``StepRecorder`` (torch on the CPU) copies what a step shows and
+    computes the norms of many steps at once, when an epoch ends, ``steps`` is read or its
+    tapes are full; any other backend measures each step at once (``_EagerRecorder``).
+    Either way the values are those of the backend's ``global_norm``/``distance``.
     """
 
     active = True
@@ -58,43 +64,66 @@ class Observer(NullObserver):
     def __init__(self, keep_steps: bool = False, max_steps: int | None = None):
         self.keep_steps = keep_steps
         self.max_steps = max_steps
-        self.steps: list[dict[str, float]] = []
+        self._steps: list[dict[str, float]] = []
         self._epoch: list[dict[str, float]] = []
-        self._current: dict[str, float] = {}
-        self._before: Any = None
+        self._losses: list[float] = []
+        self._recorder: Any = None
         self.clips = False
 
+    @property
+    def steps(self) -> list[dict[str, float]]:
+        """Every observed step's row (``keep_steps``), measured up to now."""
+        self._flush()
+        return self._steps
+
+    def _recorder_for(self, ad: Adapter) -> Any:
+        if self._recorder is None:
+            backend: Any = ad.backend
+            make = getattr(backend, "StepRecorder", None)
+            self._recorder = make() if make is not None else _EagerRecorder(backend)
+        return self._recorder
+
     def gradients(self, ad: Adapter) -> None:
-        backend: Any = ad.backend
-        grads = _member(ad, "grads")()
-        tensors = ad.tensors()
-        self._current = {"grad_norm": backend.global_norm(list(grads.values()))}
-        self._before = backend.snapshot(list(tensors.values()))
+        grads = list(_member(ad, "grads")().values())
+        self._recorder_for(ad).gradients(grads, list(ad.tensors().values()))
 
     def clipped(self, ad: Adapter) -> None:
         """After the tutorial's clipping: whether it changed the gradients, measured on the
         gradients themselves (so a clipping call that was removed shows as never clipping,
         whatever the clip function returns)."""
-        backend: Any = ad.backend
-        post = backend.global_norm(list(_member(ad, "grads")().values()))
         self.clips = True
-        self._current["clipped"] = float(post < self._current["grad_norm"] * (1 - 1e-6))
+        self._recorder_for(ad).clipped(list(_member(ad, "grads")().values()))
 
     def step(self, ad: Adapter, loss: float) -> None:
-        backend: Any = ad.backend
-        after = list(ad.tensors().values())
-        row = {"loss": float(loss), **self._current,
-               "param_norm": backend.global_norm(after),
-               "update_norm": backend.distance(self._before, after)}
-        row.setdefault("clipped", 0.0)
-        self._epoch.append(row)
-        if self.keep_steps:
-            self.steps.append(row)
-        self._current, self._before = {}, None
-        if self.max_steps is not None and len(self.steps) >= self.max_steps:
+        recorder = self._recorder_for(ad)
+        recorder.step(list(ad.tensors().values()))
+        self._losses.append(float(loss))
+        if recorder.full:
+            self._flush()
+        if (self.max_steps is not None and self.keep_steps
+                and len(self._steps) + len(self._losses) >= self.max_steps):
+            self._flush()
             raise StepLimitReached
 
+    def _flush(self) -> None:
+        """Rows for the steps recorded but not yet measured, in the order ``step`` wrote
+        them before (loss, grad_norm[, clipped], param_norm, update_norm[, clipped])."""
+        if not self._losses:
+            return
+        losses, self._losses = self._losses, []
+        for loss, (grad, post, param, update) in zip(losses, self._recorder.results(),
+                                                     strict=True):
+            row = {"loss": loss, "grad_norm": grad}
+            if post is not None:
+                row["clipped"] = float(post < grad * (1 - 1e-6))
+            row.update(param_norm=param, update_norm=update)
+            row.setdefault("clipped", 0.0)
+            self._epoch.append(row)
+            if self.keep_steps:
+                self._steps.append(row)
+
     def epoch(self) -> dict[str, float]:
+        self._flush()
         rows, self._epoch = self._epoch, []
         if not rows:
             return {}
@@ -104,6 +133,35 @@ class Observer(NullObserver):
                "param_norm": rows[-1]["param_norm"],
                "update_norm_mean": math.fsum(r["update_norm"] for r in rows) / len(rows)}
         return out
+
+
+class _EagerRecorder:
+    """Each step measured when it happens with the backend's ``global_norm``, ``snapshot``
+    and ``distance`` (backends without a ``StepRecorder``)."""
+
+    full = False
+
+    def __init__(self, backend: Any):
+        self.backend = backend
+        self._current: dict[str, Any] = {}
+        self._rows: list[tuple[float, float | None, float, float]] = []
+
+    def gradients(self, grads: list[Any], params: list[Any]) -> None:
+        self._current = {"grad": self.backend.global_norm(grads),
+                         "before": self.backend.snapshot(params)}
+
+    def clipped(self, grads: list[Any]) -> None:
+        self._current["post"] = self.backend.global_norm(grads)
+
+    def step(self, params: list[Any]) -> None:
+        current, self._current = self._current, {}
+        self._rows.append((current["grad"], current.get("post"),
+                           self.backend.global_norm(params),
+                           self.backend.distance(current["before"], params)))
+
+    def results(self) -> list[tuple[float, float | None, float, float]]:
+        rows, self._rows = self._rows, []
+        return rows
 
 
 def _member(ad: Adapter, name: str) -> Any:
