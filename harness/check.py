@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from harness.compare import Comparison
 from harness.errors import (
@@ -38,7 +39,8 @@ from harness.registry import Registry
 from harness.runner import ProgressFn
 from harness.seeding import recorded_threads, use_threads
 
-__all__ = ["CheckResult", "PartError", "check", "check_request", "check_segments",
+__all__ = ["CheckResult", "PartError", "check", "check_envelope_of", "check_request",
+           "check_segments",
            "golden_threads", "record_golden", "record_segments_of",
            "segments_summary"]
 
@@ -67,6 +69,8 @@ class CheckResult:
     errors: tuple[PartError, ...] = ()
     segment_notes: tuple[str, ...] = ()
     skipped: str | None = None
+    #: the seed envelope's verdict (``harness.sweep.EnvelopeCheck``), where asked for
+    envelope: Any = None
 
     @property
     def port_id(self) -> str:
@@ -89,6 +93,8 @@ class CheckResult:
             codes.append(EXIT_REGRESSION)
         if self.failed_segments:
             codes.append(EXIT_REGRESSION)
+        if self.envelope is not None and not self.envelope.passed:
+            codes.append(EXIT_REGRESSION)  # the band or the outcomes: the single seed informs
         return max(codes, default=0)
 
     @property
@@ -126,22 +132,28 @@ def check(port_id: str, profile: str = "ci", *, device: str = "cpu",
           against: str | None = None, segments: bool = True,
           obtained: Trajectory | None = None, progress: ProgressFn | None = None,
           on_segment: Callable[[SegmentVerdict], None] | None = None,
-          write_obtained: bool = True) -> CheckResult:
+          write_obtained: bool = True, envelope: bool = False,
+          seeds: int | None = None) -> CheckResult:
     """``port_id``'s whole verdict at ``profile`` (see ``check_request``). Raises only for
     a request that cannot be resolved (unknown port, profile or device)."""
     req = resolve(port_id, profile, device=device, golden_dir=golden_dir, registry=registry,
                   against=against)
     return check_request(req, segments=segments, obtained=obtained, progress=progress,
-                         on_segment=on_segment, write_obtained=write_obtained)
+                         on_segment=on_segment, write_obtained=write_obtained,
+                         envelope=envelope, seeds=seeds)
 
 
 def check_request(req: GateRequest, *, segments: bool = True,
                   obtained: Trajectory | None = None, progress: ProgressFn | None = None,
                   on_segment: Callable[[SegmentVerdict], None] | None = None,
-                  write_obtained: bool = True) -> CheckResult:
+                  write_obtained: bool = True, envelope: bool = False,
+                  seeds: int | None = None) -> CheckResult:
     """Gate the profile's run (``obtained``, or trained here at the golden's thread count),
     then replay the tutorial golden's checkpoint segments (unless ``segments`` is False,
-    the spec plans none, or the check is against another port's golden)."""
+    the spec plans none, or the check is against another port's golden), and with
+    ``envelope`` check the seed envelope too (its first ``seeds`` seeds; see
+    ``harness.sweep.check_envelope``: the band and the outcome test gate, the single
+    seed is shown)."""
     result = CheckResult(req)
     use_threads(golden_threads(req))
     try:
@@ -151,7 +163,23 @@ def check_request(req: GateRequest, *, segments: bool = True,
         return replace(result, skipped=exc.summary, errors=(PartError("run", exc),))
     except HarnessError as exc:
         result = replace(result, errors=(PartError("run", exc),))
-    return check_segments(result, on_segment=on_segment) if segments else result
+    if segments:
+        result = check_segments(result, on_segment=on_segment)
+    return check_envelope_of(result, seeds=seeds) if envelope else result
+
+
+def check_envelope_of(result: CheckResult, *, seeds: int | None = None) -> CheckResult:
+    """``result`` with its port's seed envelope checked (trained here, seed after seed;
+    ``rnn-harness check --envelope`` spreads the seeds over an executor instead)."""
+    from harness.sweep import check_envelope
+
+    req = result.request
+    try:
+        found = check_envelope(req.port_id, req.profile, req.store, device=req.device,
+                               registry=req.registry, seeds=seeds)
+    except HarnessError as exc:
+        return replace(result, errors=(*result.errors, PartError("envelope", exc)))
+    return replace(result, envelope=found)
 
 
 def check_segments(result: CheckResult, *,
