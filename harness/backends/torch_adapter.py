@@ -10,15 +10,19 @@ The contract between a spec's ``Schedule`` and an adapter (``harness.interface.A
   is ``Loop.data``), ``zero_state(batch_size)``, ``forward_loss(batch, state) -> (loss,
   state)`` under autograd, ``backward(loss)``, ``update()``, ``cut(state)``,
   ``loss_value(loss) -> float``, ``forward(batch)`` and ``loss_and_grads(batch)`` on numpy
-  inputs, ``tensors()`` (storage path -> live tensor, as the spec's ``ParamTable`` names them).
-- **Optional**, used where a schedule or check calls them: ``grads()`` (the training
-  observables read it: needed by every adapter the harness observes, i.e. always),
+  inputs, ``tensors()`` (storage path -> live tensor, as the spec's ``ParamTable`` names
+  them) and ``grads()`` (the same paths -> gradients; the training observer reads it on
+  every run, although ``ADAPTER_MEMBERS`` does not list it).
+- **Optional**, used where a schedule or check calls them:
   ``clip(theta) -> float`` (the pre-clip global norm), ``update(lr)`` (a schedule that owns
   the learning rate, e.g. annealing on validation loss, passes the current one to every
   step), ``train_mode(on)`` and ``evaluate(batch, state) -> (float, state)`` (validation
   passes: dropout off, no graph), ``optimizer_state()`` / ``load_optimizer_state(slots,
   scalars)`` (checkpoints: slots keyed by storage path, JSON scalars),
   ``state_from_numpy(parts)`` (restoring a ``Loop.carry``), ``to_float64`` (gradient checks).
+- **The schedule's own calls**: ``loop.observer.gradients(ad)`` after ``backward``,
+  ``.clipped(ad)`` after clipping, ``.step(ad, loss_value)`` after the update, and
+  ``.epoch()`` merged into each ``EpochRecord`` (the observables every golden records).
 - **What a checkpoint holds**, so the schedule need not: the parameters, the optimizer state
   above, ``Loop.epoch``/``rng``/``carry``/``extra`` (JSON values or numpy arrays, e.g. the
   current lr and the best weights so far) and every global generator (Python, numpy, torch
