@@ -6,6 +6,7 @@ not exact. The CLI finds the copy's table and goldens through its [tool.rnn-harn
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -15,6 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from harness.interface import SpecPort
+from harness.seeding import seed_everything
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.torch
@@ -96,7 +100,8 @@ def test_its_goldens_and_segments_pass_unchanged(pytester: pytest.Pytester, proj
     before = _goldens(project)
     code, out = _cli(project, "check", "word_lm/torch", "--profile", "tutorial")
     assert code == 0, out
-    assert re.search(r"word_lm/torch\s*│\s*tutorial segments\s*│\s*pass\s*│\s*7 x 2", out), out
+    assert re.search(r"word_lm/torch\s*│\s*tutorial segments\s*│\s*pass\s*│\s*7 x 2", out), \
+        out
     # the ci and tutorial goldens through the plugin, and the port against original.py
     _plugin(pytester).assert_outcomes(passed=3)
     assert _goldens(project) == before
@@ -141,3 +146,40 @@ def test_record_refuses_a_port_whose_restore_is_not_exact(project: Path):
     assert re.search(r"quantity:\s+loss\b", out), out  # dropout: the first step's loss moves
     # no golden was written (record leaves at most the empty port folder)
     assert not [p for p in (project / GOLDEN.parent / "torch-leaky").rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("optimizer", ["SGD", "Adam", "AdamW"])
+def test_torch_adapter_checkpoints_restore_the_optimizer_exactly(monkeypatch: pytest.MonkeyPatch,
+                                                                 optimizer: str):
+    """TorchAdapter's optimizer state (SGD's momentum buffers, Adam's moments and step):
+    word_lm's port with a stateful optimizer, restored from a checkpoint after epoch 1 into a
+    fresh port, trains epoch 2 as the uninterrupted run did, bit for bit."""
+    torch = pytest.importorskip("torch")
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    from word_lm import spec, torch_port
+
+    options = {"SGD": {"momentum": 0.9, "dampening": 0.1}}.get(optimizer, {})
+
+    class Port(torch_port.WordLmTorch):
+        def build(self, config, seed, device, data):
+            super().build(config, seed, device, data)
+            self.optimizer = getattr(torch.optim, optimizer)(self.module.parameters(),
+                                                             lr=config.lr, **options)
+
+    config = dataclasses.replace(spec.PROFILES["ci"], epochs=2, lr=0.01)
+
+    def built(seed: int) -> SpecPort:
+        seed_everything(seed)  # the fresh port's global generators start elsewhere
+        port = SpecPort(spec.SPEC, Port())
+        port.build(config, spec.SPEC.default_seed, "cpu")
+        return port
+
+    port = built(0)
+    epochs = port.train()
+    next(epochs)
+    checkpoint = port.checkpoint()
+    assert any(k.startswith("opt/") for k in checkpoint.arrays)
+    expected = next(epochs).metrics
+    restored = built(1)
+    restored.restore(checkpoint)
+    assert next(restored.train()).metrics == expected
