@@ -22,9 +22,10 @@ _WHERE = {
         "GoldenMissingError", "HarnessError", "RegistryError", "RegressionError",
         "RestoreNotExactError", "SchemaVersionError", "SweepFailedError",
         "UnknownPortError", "UnknownProfileError", "UsageError"), "harness.errors"),
-    **dict.fromkeys((
-        "Envelope", "EnvelopeVerdict", "GateRequest", "GoldenStore", "Verdict", "classify",
-        "gate", "load_golden", "read_envelope", "record", "resolve"), "harness.golden"),
+    **dict.fromkeys(("Envelope", "EnvelopeVerdict", "GoldenStore", "classify", "read_envelope"),
+                    "harness.golden"),
+    **dict.fromkeys(("GateRequest", "Verdict", "gate", "load_golden", "record", "resolve"),
+                    "harness.check"),
     **dict.fromkeys(("EpochRecord", "Port", "Tolerance", "Trajectory", "TutorialSpec"),
                     "harness.interface"),
     **dict.fromkeys(("ProjectConfig", "find_project"), "harness.project"),

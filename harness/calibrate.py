@@ -312,7 +312,7 @@ def calibrate_stored_segments(req: Any, *, lr_change: float = 0.001, lr_field: s
     as specified, with its restored weights nudged by one ulp, and with ``lr_field`` scaled
     by ``1 + lr_change``; each compared with the golden continuation per epoch and per step
     under the spec's ``SegmentPlan``, as the gate compares it."""
-    from harness.golden import SEGMENT_PROFILE, golden_seed, load_golden, stored_segments
+    from harness.check import SEGMENT_PROFILE, golden_seed, load_golden, stored_segments
 
     plan = req.spec.segments
     if plan is None:

@@ -70,7 +70,7 @@ class Explanation:
 def explain(port_id: str, profile: str = "ci", golden_dir: str | os.PathLike[str] | None = None
             ) -> Explanation:
     """Replay ``port_id``'s prefix run (in child processes) as described above."""
-    from harness.golden import load_golden, resolve
+    from harness.check import load_golden, resolve
 
     req = resolve(port_id, profile, golden_dir=golden_dir)
     golden = load_golden(req).meta
@@ -184,8 +184,14 @@ def _get(prov: Mapping[str, Any], dotted: str) -> Any:
 
 def _replay_main(argv: list[str]) -> int:
     """Child process: gate the prefix run, print one JSON line (a ``Replay``)."""
-    from harness.golden import (divergence_notes, gate, golden_seed, load_golden, load_initial,
-                                resolve)
+    from harness.check import (
+        divergence_notes,
+        gate,
+        golden_seed,
+        load_golden,
+        load_initial,
+        resolve,
+    )
     from harness.runner import run_port
     from harness.seeding import use_threads
 

@@ -21,7 +21,16 @@ import pytest
 
 from harness import corpus
 from harness.backends import FRAMEWORKS, framework_available
-from harness.check import CheckResult, check_request, record_golden
+from harness.check import (
+    CheckResult,
+    GateRequest,
+    check_request,
+    default_golden_dir,
+    record_golden,
+    record_initial,
+    recorded_seed,
+    resolve,
+)
 from harness.errors import (
     ConfigChangedError,
     CorpusError,
@@ -30,16 +39,7 @@ from harness.errors import (
     HarnessError,
     RegressionError,
 )
-from harness.golden import (
-    GateRequest,
-    GoldenStore,
-    default_golden_dir,
-    record_command,
-    record_initial,
-    record_initial_command,
-    recorded_seed,
-    resolve,
-)
+from harness.golden import GoldenStore, record_command, record_initial_command
 from harness.interface import Trajectory
 from harness.registry import Registry, default_registry, registry_from_tables
 

@@ -6,10 +6,10 @@ import argparse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from harness.check import check_seed
 from harness.cli._commands import cmd_calibrate, cmd_check, cmd_list, cmd_record, cmd_report
 from harness.cli._console import err
 from harness.errors import HarnessError, UsageError
-from harness.golden import check_seed
 from harness.registry import Registry, default_registry
 from harness.seeding import DEFAULT_THREADS, THREADS_ENV, override_threads
 

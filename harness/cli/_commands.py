@@ -11,18 +11,19 @@ from pathlib import Path
 from rich.table import Table
 
 from harness.backends import FRAMEWORKS, framework_available
-from harness.check import record_golden, record_segments_of
+from harness.check import (
+    SEGMENT_PROFILE,
+    GateRequest,
+    default_golden_dir,
+    record_golden,
+    record_initial,
+    record_segments_of,
+    resolve,
+)
 from harness.cli import _gating, _sweeps
 from harness.cli._console import err, logged_progress_bar, out, progress_bar
 from harness.errors import EXIT_USAGE, UsageError
-from harness.golden import (
-    SEGMENT_PROFILE,
-    GateRequest,
-    GoldenStore,
-    default_golden_dir,
-    record_initial,
-    resolve,
-)
+from harness.golden import GoldenStore
 from harness.interface import Trajectory
 from harness.project import find_project
 from harness.registry import Registry, Selection, normal_name

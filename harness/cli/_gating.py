@@ -20,10 +20,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.check import (
+    SEGMENT_PROFILE,
     CheckResult,
+    GateRequest,
+    SegmentVerdict,
+    Verdict,
     check_request,
     check_segments,
+    divergence_notes,
     golden_threads,
+    resolve,
     segments_summary,
 )
 from harness.cli._console import err, sweep_progress
@@ -34,15 +40,7 @@ from harness.errors import (
     DivergenceError,
     HarnessError,
 )
-from harness.golden import (
-    SEGMENT_PROFILE,
-    GateRequest,
-    GoldenStore,
-    SegmentVerdict,
-    Verdict,
-    divergence_notes,
-    resolve,
-)
+from harness.golden import GoldenStore
 from harness.interface import Trajectory
 from harness.registry import Registry
 from harness.runner import ProgressFn
@@ -230,7 +228,8 @@ def port_executor(args: argparse.Namespace, ports: int) -> Executor | None:
     from harness.sweep import LocalExecutor, default_workers, make_executor
 
     executor = make_executor(args.executor or "local", scheduler=args.scheduler,
-                             workers=args.workers, threads=args.threads)
+                             workers=args.workers, threads=args.threads,
+                             timeout=args.timeout)
     if isinstance(executor, LocalExecutor):
         workers = executor.max_workers
         if (default_workers(ports) if workers is None else workers) <= 1:

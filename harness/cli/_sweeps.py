@@ -24,7 +24,8 @@ def executor(args: argparse.Namespace) -> Executor:
     from harness.sweep import make_executor
 
     return make_executor(args.executor or "local", scheduler=args.scheduler,
-                         workers=args.workers, threads=args.threads)
+                         workers=args.workers, threads=args.threads,
+                         timeout=args.timeout)
 
 
 def record_envelopes(args: argparse.Namespace, registry: Registry, store: GoldenStore,

@@ -1,5 +1,8 @@
-"""Goldens: the one file codec, the store, seed envelopes, and the gate that compares a run
-with its golden (``resolve`` -> ``gate`` -> ``Verdict``; ``record`` writes goldens)."""
+"""The golden store: files only. The one file codec (CSV/NPZ + JSON meta + SHA-256 +
+schema), atomic folder swaps, locks; trajectories, initial weights, checkpoint segments and
+seed envelopes (with the envelope's band and rank-test arithmetic, pending their move to
+``harness.compare``). What a golden means for a run (the gate, the segments' replay, the
+one check) is ``harness.check``'s."""
 
 from harness.golden._codec import FileKind, Where, atomic_write, csv_text, meta_text, npz_bytes
 from harness.golden._envelope import (
@@ -23,27 +26,6 @@ from harness.golden._envelope import (
     verdict_message,
     write_envelope,
 )
-from harness.golden._gate import (
-    GOLDEN_DIR_ENV,
-    SEED_RANGE,
-    GateRequest,
-    Verdict,
-    check_seed,
-    default_golden_dir,
-    device_change_notes,
-    divergence_notes,
-    gate,
-    golden_seed,
-    load_envelope,
-    load_golden,
-    load_initial,
-    obtained_fallback_dir,
-    record,
-    record_initial,
-    recorded_seed,
-    resolve,
-    write_obtained_files,
-)
 from harness.golden._outcomes import (
     ALPHA,
     POWER,
@@ -55,13 +37,6 @@ from harness.golden._outcomes import (
     outcome_message,
     rank_test_p,
     rerecord_note,
-)
-from harness.golden._segment_gate import (
-    SEGMENT_PROFILE,
-    SegmentVerdict,
-    gate_segments,
-    record_golden_segments,
-    stored_segments,
 )
 from harness.golden._segments import read_segments, record_segments_command, write_segments
 from harness.golden._store import (
@@ -77,23 +52,19 @@ from harness.golden._store import (
     record_command,
     record_initial_command,
     trajectory_files,
+    write_initial,
+    write_trajectory,
 )
 
 __all__ = [
-    "ALPHA", "OUTCOMES", "POWER", "STAT_TEST", "OutcomeTest", "OutcomeVerdict",
-    "compare_outcomes", "detectable_shift", "outcome_message", "outcomes_of", "rank_test_p",
-    "rerecord_note",
-    "SEED_RANGE", "check_seed", "device_change_notes", "divergence_notes",
-    "obtained_fallback_dir",
-    "SEGMENT_PROFILE", "SegmentVerdict", "gate_segments", "read_segments",
-    "record_golden_segments", "record_segments_command", "stored_segments", "write_segments",
-    "BAND_STDS", "ENVELOPE", "ENVELOPE_FILE", "ENVELOPE_META_FILE", "GOLDEN_DIR_ENV", "INITIAL",
-    "INITIAL_FILE", "INITIAL_META_FILE", "META_FILE", "SCHEMA_VERSION", "STATS", "TRAJECTORY",
-    "TRAJECTORY_FILE", "Envelope", "EnvelopeVerdict", "FileKind", "GateRequest",
-    "GoldenStore", "MetricVerdict", "Verdict", "Where", "atomic_write", "band",
-    "build_envelope", "classify", "csv_text", "default_golden_dir", "envelope_files",
-    "epoch_ranges", "gate", "golden_seed", "initial_files", "load_envelope", "load_golden",
-    "load_initial", "meta_text", "npz_bytes", "read_envelope", "record", "record_command",
-    "record_envelope_command", "record_initial", "record_initial_command", "recorded_seed",
-    "resolve", "trajectory_files", "verdict_message", "write_envelope", "write_obtained_files",
+    "ALPHA", "BAND_STDS", "ENVELOPE", "ENVELOPE_FILE", "ENVELOPE_META_FILE", "Envelope",
+    "EnvelopeVerdict", "FileKind", "GoldenStore", "INITIAL", "INITIAL_FILE", "INITIAL_META_FILE",
+    "META_FILE", "MetricVerdict", "OUTCOMES", "OutcomeTest", "OutcomeVerdict", "POWER",
+    "SCHEMA_VERSION", "STATS", "STAT_TEST", "TRAJECTORY", "TRAJECTORY_FILE", "Where",
+    "atomic_write", "band", "build_envelope", "classify", "compare_outcomes", "csv_text",
+    "detectable_shift", "envelope_files", "epoch_ranges", "initial_files", "meta_text",
+    "npz_bytes", "outcome_message", "outcomes_of", "rank_test_p", "read_envelope",
+    "read_segments", "record_command", "record_envelope_command", "record_initial_command",
+    "record_segments_command", "rerecord_note", "trajectory_files", "verdict_message",
+    "write_envelope", "write_initial", "write_segments", "write_trajectory",
 ]

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
+from harness.check import divergence_notes
 from harness.compare import Comparison, MetricComparison, relative_error
-from harness.golden import divergence_notes, record_command
+from harness.golden import record_command
 from harness.interface import within
 
 if TYPE_CHECKING:

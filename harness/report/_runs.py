@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from harness.backends import REFERENCE_FRAMEWORK
+from harness.check import golden_seed, load_golden, resolve
 from harness.errors import DivergenceError, HarnessError
-from harness.golden import GoldenStore, golden_seed, load_golden, resolve
+from harness.golden import GoldenStore
 from harness.interface import Trajectory
 from harness.registry import Registry, default_registry
 from harness.runner import ProgressFn, run_port

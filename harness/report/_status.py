@@ -9,17 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.check import gate, load_envelope, load_golden, resolve
 from harness.compare import Comparison, compare_trajectories
 from harness.errors import DivergenceError, GoldenMissingError, HarnessError
-from harness.golden import (
-    Envelope,
-    GoldenStore,
-    gate,
-    load_envelope,
-    load_golden,
-    record_command,
-    resolve,
-)
+from harness.golden import Envelope, GoldenStore, record_command
 from harness.interface import Tolerance, Trajectory, TutorialSpec, config_hash
 from harness.registry import Registry
 from harness.report._runs import RunFailure, RunSet

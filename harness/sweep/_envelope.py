@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.check import load_envelope, recorded_seed, resolve, write_obtained_files
 from harness.compare import Comparison
 from harness.errors import GoldenMissingError, HarnessError, SweepFailedError, UsageError
 from harness.golden import (
@@ -30,13 +31,9 @@ from harness.golden import (
     build_envelope,
     classify,
     compare_outcomes,
-    load_envelope,
     outcomes_of,
-    recorded_seed,
     rerecord_note,
-    resolve,
     write_envelope,
-    write_obtained_files,
 )
 from harness.interface import Trajectory, config_dict, config_hash
 from harness.registry import Registry, default_registry

@@ -122,7 +122,7 @@ def test_lr_change_names_the_first_divergent_epoch(tmp_path):
     # the epoch the message names is the one an in-process comparison finds
     from dataclasses import replace
 
-    from harness.golden import gate, resolve
+    from harness.check import gate, resolve
     from harness.runner import run_port
     from reference_impls.elman_sine import spec
 

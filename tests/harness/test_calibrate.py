@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from harness.calibrate import calibrate, calibrate_stored_segments, with_field
+from harness.check import resolve
 from harness.cli import main
 from harness.errors import UsageError
-from harness.golden import resolve
 from harness.interface import SegmentPlan, Tolerance
 from harness.registry import PortEntry, Registry
 from tests.fakes import SPEC, FakePort, fake_registry

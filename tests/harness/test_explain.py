@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from harness.backends import framework_available
+from harness.cli._explain import explanation_text
 from harness.errors import EXIT_REGRESSION
 from harness.explain import Explanation, Factor, Replay, factors_of
-from harness.cli._explain import explanation_text
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_torch = pytest.mark.skipif(not framework_available("torch"),

@@ -3,7 +3,7 @@ the tolerances `check --against` uses (the spec's cross_framework table alone)."
 
 import pytest
 
-from harness.golden import resolve
+from harness.check import resolve
 from harness.registry import default_registry
 from harness.report._status import cross_tolerances
 

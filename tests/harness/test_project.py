@@ -8,9 +8,9 @@ import textwrap
 
 import pytest
 
+from harness.check import default_golden_dir
 from harness.cli import main
 from harness.errors import UsageError
-from harness.golden import default_golden_dir
 from harness.project import find_project
 from harness.registry import PortEntry
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.check import default_golden_dir
 from harness.cli import main
 from harness.errors import CorpusError
-from harness.golden import default_golden_dir
 from harness.pytest_plugin import GoldenCheck, require_data
 from harness.registry import PortEntry, Registry, default_registry
 from tests.fakes import FakePort, fake_registry

@@ -4,6 +4,7 @@ finished; an unreachable Dask scheduler is a usage error, not a traceback."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import sys
@@ -70,3 +71,16 @@ def test_a_negative_timeout_is_refused_before_anything_runs(golden, capsys):
     assert main(["check", "--all", "--golden-dir", str(golden), "--timeout", "-5"],
                 registry_factory=registry) == 2
     assert "--timeout -5 is out of range" in capsys.readouterr().err
+
+
+def test_a_hung_port_times_out_as_its_own_row_and_exits_3(golden, capsys):
+    code = main(["check", "--all", "--profile", "ci", "--golden-dir", str(golden),
+                 "--workers", "2", "--timeout", "2"], registry_factory=registry)
+    captured = capsys.readouterr()
+    assert code == 3, captured.err
+    assert "timed out after 2 s (--timeout): fake/numpy-hang (ci, default seed, cpu)" in (
+        " ".join(captured.err.split()))
+    (row,) = [line for line in captured.out.splitlines()
+              if line.startswith("│ fake/numpy-hang")]
+    assert "ERROR" in row
+    assert multiprocessing.active_children() == []

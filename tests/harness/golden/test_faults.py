@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from harness.check import gate, load_initial, obtained_fallback_dir, resolve
 from harness.cli import main
 from harness.errors import (
     GoldenCorruptError,
@@ -20,16 +21,7 @@ from harness.errors import (
     GoldenTooLargeError,
     UnsafePathError,
 )
-from harness.golden import (
-    GoldenStore,
-    _codec,
-    gate,
-    load_initial,
-    obtained_fallback_dir,
-    read_segments,
-    resolve,
-    write_segments,
-)
+from harness.golden import GoldenStore, _codec, read_segments, write_segments
 from harness.interface import Checkpoint, Segment
 from harness.registry import PortEntry, Registry
 from tests.fakes import drifted_registry, fake_registry

@@ -9,17 +9,10 @@ import numpy as np
 import pytest
 
 from harness import registry as registry_mod
+from harness.check import default_golden_dir, gate, load_golden, record, record_initial, resolve
 from harness.cli import main
 from harness.errors import ConfigMismatchError, GoldenMissingError, UsageError
-from harness.golden import (
-    INITIAL_FILE,
-    default_golden_dir,
-    gate,
-    load_golden,
-    record,
-    record_initial,
-    resolve,
-)
+from harness.golden import INITIAL_FILE
 from harness.interface import Tolerance
 from harness.registry import PortEntry, Registry
 from harness.runner import run_port

@@ -4,7 +4,7 @@ devices (numpy toy port; ``gate`` is given the run, so no CUDA is needed)."""
 
 from __future__ import annotations
 
-from harness.golden import gate, resolve
+from harness.check import gate, resolve
 from tests.harness.golden.test_gate_observables import nudged, recorded, registry
 
 

@@ -11,8 +11,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from harness.check import gate, record, resolve
 from harness.errors import UnknownProfileError
-from harness.golden import gate, record, resolve
 from harness.interface import Tolerance
 from harness.registry import PortEntry, Registry
 from harness.runner import run_port

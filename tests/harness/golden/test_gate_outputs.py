@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from harness.check import gate, record, resolve
 from harness.compare import compare_output
-from harness.golden import gate, record, resolve
 from harness.interface import Tolerance
 from harness.registry import PortEntry, Registry
 from harness.runner import run_port

@@ -23,7 +23,7 @@ SPEC_STATED = replace(SPEC, items="samples", cross_config=lambda c: replace_conf
 def record_golden(store: GoldenStore, port_id: str, registry: Registry,
                   seed: int | None = None) -> None:
     """Record ``port_id``'s ci golden into ``store`` through the gate's only writer."""
-    from harness.golden import record, resolve
+    from harness.check import record, resolve
 
     record(resolve(port_id, "ci", golden_dir=store.root, registry=registry), seed=seed)
 

@@ -10,8 +10,9 @@ pytest.importorskip("matplotlib",
 
 import pandas as pd  # noqa: E402
 
+from harness.check import default_golden_dir  # noqa: E402
 from harness.cli import main  # noqa: E402
-from harness.golden import GoldenStore, default_golden_dir  # noqa: E402
+from harness.golden import GoldenStore  # noqa: E402
 from harness.registry import default_registry  # noqa: E402
 from harness.report import collect_runs, summary_table  # noqa: E402
 

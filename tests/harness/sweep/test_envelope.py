@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from harness.check import load_envelope, resolve
 from harness.errors import (
     ConfigMismatchError,
     GoldenCorruptError,
@@ -24,10 +25,8 @@ from harness.golden import (
     compare_outcomes,
     detectable_shift,
     epoch_ranges,
-    load_envelope,
     rank_test_p,
     read_envelope,
-    resolve,
     write_envelope,
 )
 from harness.interface import Tolerance, Trajectory

@@ -1,4 +1,4 @@
-"""The check: one port's whole verdict against its goldens, composed in one place.
+"""The composition: one port's whole verdict against its goldens, in one place.
 
 ``check`` resolves the request once, reproduces the golden's thread count, trains the
 profile's run and compares it with its golden (``harness.golden.gate``), then replays every
@@ -14,25 +14,27 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from harness.check._gate import (
+    GateRequest,
+    Verdict,
+    device_change_notes,
+    gate,
+    load_golden,
+    record,
+    resolve,
+)
+from harness.check._segments import (
+    SEGMENT_PROFILE,
+    SegmentVerdict,
+    gate_segments,
+    record_golden_segments,
+)
 from harness.compare import Comparison
 from harness.errors import (
     EXIT_REGRESSION,
     CorpusUnavailableError,
     DivergenceError,
     HarnessError,
-)
-from harness.golden import (
-    SEGMENT_PROFILE,
-    GateRequest,
-    SegmentVerdict,
-    Verdict,
-    device_change_notes,
-    gate,
-    gate_segments,
-    load_golden,
-    record,
-    record_golden_segments,
-    resolve,
 )
 from harness.interface import Trajectory
 from harness.registry import Registry

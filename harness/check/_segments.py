@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.check._gate import GateRequest, golden_seed, load_golden
 from harness.compare import Divergence, first_divergence, max_rel
 from harness.errors import ConfigMismatchError, UsageError
-from harness.golden._gate import GateRequest, golden_seed, load_golden
-from harness.golden._segments import read_segments, record_segments_command, write_segments
+from harness.golden import read_segments, record_segments_command, write_segments
 from harness.interface import Segment
 from harness.interface._observe import EPOCH_OBSERVABLES, STEP_OBSERVABLES
 from harness.runner import prove_restore, record_segments, run_segments, segment_starts

@@ -20,7 +20,11 @@ from typing import Any
 
 from harness.compare import Comparison, OutputComparison, compare_trajectories, format_pair
 from harness.errors import ConfigChangedError, ConfigMismatchError, UsageError
-from harness.golden._envelope import Envelope, read_envelope, record_envelope_command
+from harness.golden import (
+    Envelope,
+    read_envelope,
+    record_envelope_command,
+)
 from harness.golden._store import (
     GoldenStore,
     record_command,
