@@ -98,8 +98,10 @@ def _goldens(project: Path) -> dict[str, str]:
 
 def test_its_goldens_and_segments_pass_unchanged(pytester: pytest.Pytester, project: Path):
     before = _goldens(project)
-    code, out = _cli(project, "check", "word_lm/torch", "--profile", "tutorial")
+    # --all in the project's folder: this project's ports only, none of the harness's own
+    code, out = _cli(project, "check", "--all", "--profile", "tutorial")
     assert code == 0, out
+    assert set(re.findall(r"│ (\w+/[\w-]+) +│", out)) == {"word_lm/torch"}, out
     assert re.search(r"word_lm/torch\s*│\s*tutorial segments\s*│\s*pass\s*│\s*7 x 2", out), \
         out
     # the ci and tutorial goldens through the plugin, and the port against original.py
