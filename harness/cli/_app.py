@@ -19,8 +19,9 @@ EXIT_CODES = """exit codes (with several ports the highest wins: 3 > 2 > 1 > 0):
   2  usage or input error: unknown port/profile, bad argument, missing, broken
      or locked golden, framework or device not available here, nothing
      checked (check --all with every port skipped: pass --allow-empty)
-  3  a port crashed: its own code raised during training (a broken port,
-     not a moved number)"""
+  3  a port crashed: its own code raised during training, killed its worker
+     or ran past --timeout (a broken port, not a moved number)
+  130/143  interrupted (Ctrl-C / SIGTERM): workers ended, finished ports named"""
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
