@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -110,14 +111,15 @@ def global_norm(tensors: list[torch.Tensor]) -> float:
     """sqrt of the sum of squares of every element, in float64 (an observable: read-only).
 
     One float64 copy per tensor, squared in place: the values of ``t.double().pow(2).sum()``
-    bit for bit (x * x is what pow(x, 2) computes, summed in the same layout and order)
-    with one allocation where that had two. On this CPU the second 2 MB buffer cost page
-    faults that made the observer 16 % of a char_rnn/torch-scratch epoch.
+    bit for bit (x * x is what pow(x, 2) computes, summed in the same layout and order).
+    A large contiguous CPU tensor is copied into a float64 buffer this thread keeps
+    (``_float64_copy``): a fresh 2 MB buffer per call cost page faults that made the
+    observer 16 % of a char_rnn/torch-scratch epoch.
     """
     with torch.no_grad():
         total = torch.zeros((), dtype=torch.float64, device=tensors[0].device)
         for t in tensors:
-            total = total + _squared_sum(t.detach().to(torch.float64, copy=True))
+            total = total + _squared_sum(_float64_copy(t, 0))
     return math.sqrt(float(total))
 
 
@@ -126,19 +128,40 @@ def _squared_sum(owned: torch.Tensor) -> torch.Tensor:
     return owned.mul_(owned).sum()
 
 
+#: Below this many elements a fresh copy costs less than finding a kept buffer.
+_KEPT_MIN = 4096
+_KEPT = threading.local()
+
+
+def _float64_copy(t: torch.Tensor, slot: int) -> torch.Tensor:
+    """``t``'s values in float64, in memory the caller may overwrite until it asks again
+    for ``slot``. Contiguous CPU tensors of ``_KEPT_MIN`` elements or more go into a buffer
+    kept per thread and slot (same values, same contiguous order, so the same sums); any
+    other tensor gets a fresh copy in its own layout, whose memory order its sum follows."""
+    t = t.detach()
+    numel = t.numel()
+    if numel < _KEPT_MIN or not t.is_cpu or not t.is_contiguous():
+        return t.to(torch.float64, copy=True)
+    kept: dict[int, torch.Tensor] = _KEPT.__dict__.setdefault("buffers", {})
+    buf = kept.get(slot)
+    if buf is None or buf.numel() < numel:
+        buf = kept[slot] = torch.empty(numel, dtype=torch.float64)
+    return buf[:numel].view(t.shape).copy_(t)
+
+
 def snapshot(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
     """Detached copies, on the tensors' own device."""
     return [t.detach().clone() for t in tensors]
 
 
 def distance(before: list[torch.Tensor], after: list[torch.Tensor]) -> float:
-    """``||after - before||`` over all tensors, in float64: per tensor one float64 copy of
-    ``after``, minus ``before`` (promoted to float64 by the subtraction, so the same values
-    as ``a.double() - b.double()``), squared and summed in place as in ``global_norm``."""
+    """``||after - before||`` over all tensors, in float64: per tensor float64 copies of
+    ``after`` and ``before`` (``_float64_copy``), subtracted (the values of
+    ``a.double() - b.double()``), squared and summed in place as in ``global_norm``."""
     with torch.no_grad():
         total = torch.zeros((), dtype=torch.float64, device=after[0].device)
         for a, b in zip(after, before, strict=True):
-            diff = a.detach().to(torch.float64, copy=True).sub_(b.detach())
+            diff = _float64_copy(a, 0).sub_(_float64_copy(b, 1))
             total = total + _squared_sum(diff)
     return math.sqrt(float(total))
 
@@ -146,6 +169,9 @@ def distance(before: list[torch.Tensor], after: list[torch.Tensor]) -> float:
 # -- observables of many steps at once: the observer's fast path (issue 22) ----------------
 #: Bytes of step copies one tape holds before the observer measures them.
 TAPE_BYTES = 4 << 20
+#: Steps larger than this are measured at once: for them memory traffic, not the count of
+#: ATen calls, is the cost, and a tape would add a copy (char_rnn, measured).
+TAPE_ROW_BYTES = 64 << 10
 #: ATen sums at least this many elements in per-thread chunks when it has several threads.
 _GRAIN = 32768
 _TAPE_DTYPES = (torch.float32, torch.float64)
@@ -163,7 +189,7 @@ class _Tape:
         self.shapes = shapes
         self.sizes = [math.prod(s) for s in shapes]
         row_bytes = max(1, sum(self.sizes)) * (4 if dtype == torch.float32 else 8)
-        self.capacity = max(4, min(1024, TAPE_BYTES // row_bytes))
+        self.capacity = 0 if row_bytes > TAPE_ROW_BYTES else min(1024, TAPE_BYTES // row_bytes)
         self.buf = torch.empty((self.capacity, sum(self.sizes)), dtype=dtype)
         self._views: list[list[torch.Tensor] | None] = [None] * self.capacity
         self.rows = 0
@@ -281,16 +307,25 @@ class StepRecorder:
                 rows = tape.buf[:tape.rows].to(torch.float64, copy=True)
                 pairs = [(k, s["after"][1], s["before"][1]) for k, s in enumerate(steps)
                          if "after" in s and s["after"][0] is tape]
-                if pairs:  # differences first: the rows are squared in place below
-                    ks, after, before = zip(*pairs, strict=True)
-                    diffs = rows[list(after)] - rows[list(before)]
-                    updates.update(zip(ks, tape.norms(diffs), strict=True))
-                norms.update({(id(tape), i): v for i, v in enumerate(tape.norms(rows))})
+                ks, after, before = zip(*pairs, strict=True) if pairs else ((), (), ())
+                if pairs:  # the update rows go below the others: one squaring, one sum each
+                    rows = torch.cat([rows, rows[_rows(after)] - rows[_rows(before)]])
+                values = tape.norms(rows)
+                norms.update({(id(tape), i): v for i, v in enumerate(values[:tape.rows])})
+                updates.update(zip(ks, values[tape.rows:], strict=True))
                 tape.rows = 0
         self.full = False
         return [(_looked_up(s["grad"], norms), _looked_up(s.get("post"), norms),
                  _looked_up(s["after"], norms) if "after" in s else s["param"],
                  updates[k] if "after" in s else s["update"]) for k, s in enumerate(steps)]
+
+
+def _rows(indices: tuple[int, ...]) -> slice | list[int]:
+    """``indices`` as a slice where they step evenly (a view, no index tensor)."""
+    first, step = indices[0], (indices[1] - indices[0]) if len(indices) > 1 else 1
+    if step > 0 and list(indices) == list(range(first, first + step * len(indices), step)):
+        return slice(first, first + step * len(indices), step)
+    return list(indices)
 
 
 def _looked_up(value: Any, norms: Mapping[tuple[int, int], float]) -> Any:

@@ -62,9 +62,10 @@ def test_a_layout_no_tape_holds_is_measured_at_once_with_the_same_values():
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_large_tensors_keep_the_bits_at_any_thread_count(threads):
-    """ATen sums 32768 elements or more in per-thread chunks: the tape must sum such a
-    tensor as the one-tensor call does at that thread count."""
+def test_large_tensors_keep_the_bits_at_any_thread_count(threads, monkeypatch):
+    """ATen sums 32768 elements or more in per-thread chunks: a tape (made large enough to
+    hold such rows here) must sum them as the one-tensor call does at that thread count."""
+    monkeypatch.setattr(tb, "TAPE_ROW_BYTES", 1 << 20)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -74,14 +75,19 @@ def test_large_tensors_keep_the_bits_at_any_thread_count(threads):
     assert got == want
 
 
+def test_large_steps_are_measured_at_once_with_the_same_values():
+    got, want = _train([(300, 300), (300,)], 6, 0, torch.float32, 4, True, 2)
+    assert got == want
+
+
 def test_a_full_tape_says_so_and_is_empty_after_results():
     recorder = tb.StepRecorder()
-    params, grads = [torch.zeros(600, 600)], [torch.ones(600, 600)]
-    for _ in range(8):
+    params, grads = [torch.zeros(128, 128)], [torch.ones(128, 128)]
+    for _ in range(64):
         if recorder.full:
             break
         recorder.gradients(grads, params)
         recorder.step(params)
-    assert recorder.full, "a 1.4 MB row fills a 4 MB tape within a few steps"
+    assert recorder.full, "64 KB rows, three a step, fill a 4 MB tape within 22 steps"
     rows = recorder.results()
-    assert not recorder.full and rows and rows[0] == (600.0, None, 0.0, 0.0)
+    assert not recorder.full and rows and rows[0] == (128.0, None, 0.0, 0.0)
