@@ -68,7 +68,8 @@ def block_for(meta: dict[str, Any], framework: str, probes: list[dict[str, Any]]
     if forced:
         return None, f"the probe ran with kernel settings {forced}"
     if framework == "jax" and env["XLA_FLAGS"] != meta["threads"].get("xla_flags"):
-        return None, f"XLA_FLAGS {env['XLA_FLAGS']!r} vs recorded {meta['threads'].get('xla_flags')!r}"
+        recorded = meta["threads"].get("xla_flags")
+        return None, f"XLA_FLAGS {env['XLA_FLAGS']!r} vs recorded {recorded!r}"
     return {"cpu": fw[0]["cpu"], "device": {"kind": "cpu"}, "env": env,
             "numpy": np_[0]["numpy"], framework: fw[0][framework],
             "threads": {k: meta["threads"][k] for k in THREAD_KEYS if k in meta["threads"]},

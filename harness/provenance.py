@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import importlib
 import os
 import sys
 from collections.abc import Iterator, Mapping
@@ -107,20 +108,20 @@ def numpy_info() -> dict[str, Any]:
     import numpy as np
 
     try:  # numpy 2.x; numpy.core would warn there
-        from numpy._core import _multiarray_umath as umath
+        umath = importlib.import_module("numpy._core._multiarray_umath")
     except ImportError:  # numpy 1.x
-        from numpy.core import _multiarray_umath as umath  # type: ignore[no-redef]
+        umath = importlib.import_module("numpy.core._multiarray_umath")
     features = getattr(umath, "__cpu_features__", {})
     dispatch = [f for f in getattr(umath, "__cpu_dispatch__", []) if features.get(f)]
-    return {"version": np.__version__, "simd_baseline": list(getattr(umath, "__cpu_baseline__",
-                                                                     [])),
+    return {"version": np.__version__,
+            "simd_baseline": list(getattr(umath, "__cpu_baseline__", [])),
             "simd_dispatch": dispatch, "blas": openblas_info().get("numpy")}
 
 
 def openblas_info() -> dict[str, dict[str, str]]:
     """Per package (numpy, mxnet, scipy...) whose OpenBLAS this process has loaded: its
     build line and the core it picked (``OPENBLAS_CORETYPE`` overrides it)."""
-    out = {}
+    out: dict[str, dict[str, str]] = {}
     for path in _loaded_libraries("openblas"):
         owner = path.parent.name.removesuffix(".libs")
         info = _openblas_query(str(path))

@@ -89,7 +89,8 @@ def max_rel_errors(table: str) -> dict[tuple[str, str], float]:
     """(port, row: 'ci' or 'tutorial segments') -> the check table's "max rel err"."""
     out, header = {}, None
     for line in table.splitlines():
-        cells = [c.strip() for c in line.strip().strip("│┃").split("│" if "│" in line else "┃")]
+        bar = "│" if "│" in line else "┃"  # rich's body and header rules
+        cells = [c.strip() for c in line.strip().strip("│┃").split(bar)]
         if "max rel err" in cells:
             header = cells
         elif header and len(cells) == len(header) and "/" in cells[0]:
