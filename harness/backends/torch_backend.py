@@ -226,12 +226,14 @@ def _tape_layout(tensors: list[torch.Tensor]) -> tuple[Any, ...] | None:
     """The tape key of ``tensors``, or None where a tape would not give the bits of
     ``global_norm`` (not on the CPU, not float32/64, mixed dtypes, not contiguous)."""
     dtype = tensors[0].dtype if tensors else None
-    if dtype not in _TAPE_DTYPES:
+    if dtype is not torch.float32 and dtype is not torch.float64:
         return None
+    shapes = []
     for t in tensors:
-        if not (t.is_cpu and t.dtype is dtype and t.is_contiguous()):
+        if t.dtype is not dtype or not t.is_cpu or not t.is_contiguous():
             return None
-    return (dtype, *[t.shape for t in tensors])
+        shapes.append(t.shape)
+    return (dtype, *shapes)
 
 
 class StepRecorder:
@@ -251,9 +253,10 @@ class StepRecorder:
         self.full = False
 
     def _record(self, *lists: list[torch.Tensor]) -> list[tuple[_Tape, int] | None]:
-        """Copy each list into a row of its layout's tape, with one ATen call per tape."""
+        """Copy each list into a row of its layout's tape, all with one ATen call."""
         handles: list[tuple[_Tape, int] | None] = []
-        dst: dict[int, tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
+        into: list[torch.Tensor] = []
+        values: list[torch.Tensor] = []
         for tensors in lists:
             layout = _tape_layout(tensors)
             tape = None if layout is None else self._tapes.get(layout)
@@ -262,19 +265,20 @@ class StepRecorder:
             if tape is None or tape.rows == tape.capacity:
                 handles.append(None)
                 continue
-            handles.append((tape, tape.rows))
-            pair = dst.setdefault(id(tape), ([], []))
-            pair[0].extend(tape.row(tape.rows))
-            pair[1].extend(tensors)
-            tape.rows += 1
-            self.full = self.full or tape.rows + 4 > tape.capacity  # room for one more step
-        enabled = torch.is_grad_enabled()
-        torch._C._set_grad_enabled(False)  # torch.no_grad() without its Python layers
-        try:
-            for into, values in dst.values():
+            i = tape.rows
+            tape.rows = i + 1
+            handles.append((tape, i))
+            into += tape.row(i)
+            values += tensors
+            if i + 5 > tape.capacity:  # no room for one more step (up to 4 rows)
+                self.full = True
+        if into:
+            enabled = torch.is_grad_enabled()
+            torch._C._set_grad_enabled(False)  # torch.no_grad() without its Python layers
+            try:
                 torch._foreach_copy_(into, values)
-        finally:
-            torch._C._set_grad_enabled(enabled)
+            finally:
+                torch._C._set_grad_enabled(enabled)
         return handles
 
     def gradients(self, grads: list[torch.Tensor], params: list[torch.Tensor]) -> None:
@@ -394,3 +398,13 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
     torch.set_rng_state(as_tensor(state["cpu"]))
     if state.get("cuda") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([as_tensor(s) for s in state["cuda"]])
+
+
+def device_kind(name: str) -> str:
+    """What decides the bits of ``name``'s kernels, as a golden folder suffix: ``cpu``, or
+    ``cuda-sm<major><minor>`` from the GPU's compute capability (``cuda-sm90``: H100)."""
+    dev = device(name)
+    if dev.type == "cpu":
+        return "cpu"
+    major, minor = torch.cuda.get_device_capability(dev)
+    return f"cuda-sm{major}{minor}"
