@@ -94,7 +94,7 @@ def device_info() -> dict[str, Any]:
                 "cudnn_deterministic": torch.backends.cudnn.deterministic,
                 "cudnn_benchmark": torch.backends.cudnn.benchmark}
     jax = sys.modules.get("jax")
-    if jax is not None and jax.default_backend() == "gpu":
+    if jax is not None and _jax_started() and jax.default_backend() == "gpu":
         dev = jax.devices()[0]
         cap = getattr(dev, "compute_capability", None)
         kind = f"cuda-sm{str(cap).replace('.', '')}" if cap else "cuda"
@@ -201,7 +201,15 @@ def _jax_info(jax: Any) -> dict[str, Any]:
         jaxlib = None
     return {"version": jax.__version__, "jaxlib": jaxlib,
             "matmul_precision": jax.config.jax_default_matmul_precision,
-            "x64": bool(jax.config.jax_enable_x64), "backend": jax.default_backend()}
+            "x64": bool(jax.config.jax_enable_x64),
+            "backend": jax.default_backend() if _jax_started() else None}
+
+
+def _jax_started() -> bool:
+    """Whether XLA's clients have started: asking for the backend before would start them,
+    and they read ``XLA_FLAGS`` (the thread policy's) once, when they start."""
+    bridge = sys.modules.get("jax._src.xla_bridge")
+    return bool(bridge is not None and bridge.backends_are_initialized())
 
 
 # ---------------------------------------------------------------- differences
