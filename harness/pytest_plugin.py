@@ -178,6 +178,8 @@ class GoldenCheck:
         __tracebackhide__ = True
         req = self._request(port_id, profile, device)
         if self.update:
+            req = resolve(port_id, profile, device=device, golden_dir=self.golden_dir,
+                          registry=self.registry, recording=True)  # this device kind's
             record_golden(req, seed=_kept_seed(req))
             _rewritten(req.golden_path)
         return self._judged(req, None, segments)

@@ -62,8 +62,21 @@ def framework_available(framework: str) -> bool:
     return importlib.util.find_spec(FRAMEWORKS[framework].module) is not None
 
 
+#: Frameworks that cannot share an environment: their numpy pins conflict (JAX needs
+#: numpy >= 2, MXNet 1.9 numpy < 1.24).
+CONFLICTS = (frozenset({"jax", "mxnet"}),)
+_NAMES = {"jax": "JAX", "mxnet": "MXNet", "torch": "PyTorch"}
+
+
 def install_hint(framework: str) -> str:
+    """How to get ``framework`` where it is missing: its extra or tox env; where an
+    installed framework rules it out (JAX beside MXNet), its own tox env."""
     extra = FRAMEWORKS[framework].extra
+    for pair in CONFLICTS:
+        others = pair - {framework}
+        if len(others) == 1 and framework_available(other := next(iter(others))):
+            return (f"needs the {extra} tox env ({_NAMES.get(framework, framework)} cannot "
+                    f"share an environment with {_NAMES.get(other, other)})")
     return f"pip install 'rnn-harness[{extra}]' (or run the `{extra}` tox env)"
 
 
@@ -97,3 +110,17 @@ def one_adam_step(steps: dict[str, int], port: str) -> int:
             fix="checkpoint only after steps in which every parameter had a gradient.",
             port=port)
     return next(iter(steps.values()), 0)
+
+
+def device_kind(framework: str, device: str) -> str:
+    """The kind of ``device`` as ``framework`` runs it, which names its goldens: ``cpu``,
+    or the backend's ``cuda-sm<NN>`` (plain ``cuda`` where the framework cannot tell its
+    GPU's compute capability, as MXNet 1.9 cannot)."""
+    if parse_device(device)[0] == "cpu":
+        return "cpu"
+    fw = FRAMEWORKS.get(framework)
+    if fw is None or fw.backend is None:
+        return "cuda"
+    backend = importlib.import_module(fw.backend)
+    kind = getattr(backend, "device_kind", None)
+    return kind(device) if kind is not None else "cuda"

@@ -268,3 +268,12 @@ def distance(before: list[Any], after: list[Any]) -> float:
     diffs = [np.asarray(_value(a), dtype=np.float64) - np.asarray(b, dtype=np.float64)
              for a, b in zip(after, before, strict=True)]
     return global_norm(diffs)
+
+
+def device_kind(name: str) -> str:
+    """``cpu``, or ``cuda-sm<major><minor>`` from the GPU's compute capability."""
+    dev = device(name)
+    if getattr(dev, "platform", "cpu") == "cpu":
+        return "cpu"
+    capability = str(getattr(dev, "compute_capability", "") or "")
+    return "cuda-sm" + capability.replace(".", "") if capability else "cuda"

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.backends import device_kind, framework_available
 from harness.compare import Comparison, OutputComparison, compare_trajectories, format_pair
 from harness.errors import ConfigChangedError, ConfigMismatchError, UsageError
 from harness.golden import (
+    CPU_KIND,
     Envelope,
     read_envelope,
     record_envelope_command,
@@ -124,6 +126,14 @@ class GateRequest:
     registry: Registry
     spec: TutorialSpec
     against: str | None = None
+    #: the kind of ``device`` (``cpu``, ``cuda-sm90``...); ``store`` holds the goldens of
+    #: this kind where one is recorded, else the cpu ones (``fallback`` says so)
+    device_kind: str = CPU_KIND
+
+    @property
+    def fallback(self) -> bool:
+        """True where this device kind has no golden and the cpu one stands in."""
+        return self.store.kind != self.device_kind
 
     @property
     def golden_port(self) -> str:
@@ -144,18 +154,38 @@ class GateRequest:
 
 def resolve(port_id: str, profile: str, *, device: str = "cpu",
             golden_dir: str | os.PathLike[str] | None = None,
-            registry: Registry | None = None, against: str | None = None) -> GateRequest:
-    """Validate every part of a request before anything is read or trained."""
+            registry: Registry | None = None, against: str | None = None,
+            recording: bool = False) -> GateRequest:
+    """Validate every part of a request before anything is read or trained. On a device
+    other than the CPU the goldens of its kind are used where recorded (``recording``:
+    always, so ``record`` leaves the other kinds alone), else the cpu ones."""
     registry = registry or default_registry()
     entry = registry.get(port_id)
     spec = registry.spec(entry.tutorial)
     spec.profile(profile)
     parse_device(device)
-    store = GoldenStore(default_golden_dir(entry) if golden_dir is None else golden_dir)
-    req = GateRequest(port_id, profile, device, store, registry, spec, against)
+    kind = CPU_KIND
+    if parse_device(device)[0] != "cpu" and framework_available(entry.framework):
+        kind = device_kind(entry.framework, device)
+    store = GoldenStore(default_golden_dir(entry) if golden_dir is None else golden_dir, kind)
+    if not recording and kind != CPU_KIND and not store.exists(against or port_id, profile):
+        store = store.of_kind(CPU_KIND)
+    req = GateRequest(port_id, profile, device, store, registry, spec, against, kind)
     if against is not None:
         _check_against(req, registry.get(against).tutorial)
     return req
+
+
+def device_kind_note(req: GateRequest) -> tuple[str, ...]:
+    """Which device kind's golden a run off the CPU was checked against."""
+    if req.device_kind == CPU_KIND:
+        return ()
+    if not req.fallback:
+        return (f"checked against the {req.device_kind} golden ({req.golden_path})",)
+    return (f"no {req.device_kind} golden of {req.golden_port} ({req.profile}) is recorded: "
+            f"checked against the cpu one; `rnn-harness record {req.golden_port} --profile "
+            f"{req.profile} --device {req.device}` records one beside it (the cpu golden "
+            "stays as it is)",)
 
 
 def _check_against(req: GateRequest, tutorial: str) -> None:
@@ -295,7 +325,8 @@ def gate(req: GateRequest, obtained: Trajectory | None = None, *,
     comparison = compare_trajectories(obtained, expected, req.spec.metrics, req.tolerances,
                                       observables=EPOCH_OBSERVABLES, outputs=True)
     path = None
-    notes = (*divergence_notes(comparison), *_ungated_notes(req, expected, obtained),
+    notes = (*device_kind_note(req), *divergence_notes(comparison),
+             *_ungated_notes(req, expected, obtained),
              *_notes(req, expected, obtained),
              *(() if comparison.passed else device_change_notes(req, expected.meta)))
     if not comparison.passed and write_obtained:
@@ -378,9 +409,9 @@ def device_change_notes(req: GateRequest, golden_meta: dict[str, Any]) -> tuple[
             f"{req.device}. The tolerances are {recorded} noise; another device computes in "
             "another order (cuDNN, other kernels), and in chaotic stretches that alone can "
             "leave them (measured on an H200: the spec's devices line). To gate "
-            f"{req.device} runs, record {req.device} goldens in their own store: "
+            f"{req.device} runs, record a {req.device_kind} golden beside the cpu one: "
             f"`rnn-harness record {req.port_id} --profile {req.profile} --device "
-            f"{req.device} --golden-dir DIR`, then check with the same --golden-dir.",)
+            f"{req.device}` (the check then picks it on this kind of device).",)
 
 
 def _notes(req: GateRequest, golden: Trajectory, obtained: Trajectory) -> tuple[str, ...]:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import textwrap
 from pathlib import Path
 
 from rich.table import Table
 
-from harness.backends import FRAMEWORKS, framework_available
+from harness.backends import FRAMEWORKS, framework_available, install_hint
 from harness.check import (
     SEGMENT_PROFILE,
     GateRequest,
@@ -22,11 +21,11 @@ from harness.check import (
 )
 from harness.cli import _gating, _sweeps
 from harness.cli._console import err, logged_progress_bar, out, progress_bar
-from harness.errors import EXIT_USAGE, UsageError
+from harness.errors import EXIT_USAGE, HarnessError, UsageError
 from harness.golden import GoldenStore
 from harness.interface import Trajectory
 from harness.project import find_project
-from harness.registry import Registry, Selection, normal_name
+from harness.registry import PortEntry, Registry, Selection, normal_name
 from harness.seeding import use_threads
 
 
@@ -48,33 +47,45 @@ def _select(args: argparse.Namespace, registry: Registry, use_all: bool | None =
 
 
 def _requests(args: argparse.Namespace, registry: Registry, ports: list[str],
-              against: str | None = None) -> list[GateRequest]:
+              against: str | None = None, recording: bool = False) -> list[GateRequest]:
     """Every request resolved (and so validated) before anything trains."""
     return [resolve(p, args.profile, device=args.device, golden_dir=args.golden_dir,
-                    registry=registry, against=against) for p in ports]
+                    registry=registry, against=against, recording=recording) for p in ports]
 
 
 def _skipped_row(registry: Registry, port_id: str, profile: str, width: int) -> list[str]:
+    """A port whose framework is not installed here: skipped, with the fix that works
+    here (``install_hint``)."""
     fw = registry.get(port_id).framework
-    return [port_id, profile, f"skipped (pip install 'rnn-harness[{fw}]')",
-            *[""] * width]
+    return [port_id, profile, f"skipped: {install_hint(fw)}", *[""] * width]
 
 
 def cmd_list(args: argparse.Namespace, registry: Registry) -> int:
     frameworks = ", ".join(f"{f} ({'installed' if framework_available(f) else 'missing'})"
                            for f in FRAMEWORKS)
     out.print(f"frameworks: {frameworks}")
-    table = Table("port", "framework", "available", "profiles", "source")
+    table = Table("port", "framework", "available", "profiles", "goldens (device kinds)")
     for entry in registry.entries():
         spec = registry.spec(entry.tutorial)
         profiles = ", ".join(f"{n} ({getattr(c, 'epochs', '?')} epochs)"
                              for n, c in spec.profiles.items())
         table.add_row(entry.port_id, entry.framework,
                       "yes" if framework_available(entry.framework) else
-                      f"no: pip install 'rnn-harness[{entry.framework}]'",
-                      profiles, textwrap.shorten(spec.source, 50))
+                      f"no: {install_hint(entry.framework)}",
+                      profiles, _golden_kinds(entry, list(spec.profiles)))
     out.print(table)
     return 0
+
+
+def _golden_kinds(entry: PortEntry, profiles: list[str]) -> str:
+    """Each profile's recorded goldens by device kind (``ci: cpu, cuda-sm90``): goldens of
+    a kind this machine lacks are listed here and checked where that kind runs."""
+    try:
+        store = GoldenStore(default_golden_dir(entry))
+        found = {p: store.kinds(entry.port_id, p) for p in profiles}
+    except HarnessError as exc:
+        return f"? ({exc.summary})"
+    return "; ".join(f"{p}: {', '.join(k)}" for p, k in found.items() if k) or "none"
 
 
 def cmd_record(args: argparse.Namespace, registry: Registry) -> int:
@@ -97,7 +108,7 @@ def cmd_record(args: argparse.Namespace, registry: Registry) -> int:
                          fix="drop --seed/--seeds, or drop --initial-only to record anew.")
     if args.seeds is not None:
         return _sweeps.record_envelopes(args, registry, _store(args), selection.ports)
-    requests = _requests(args, registry, selection.ports)
+    requests = _requests(args, registry, selection.ports, recording=True)
     for req in requests:
         # held from before training until the new files are in place: a second record of
         # the same golden is refused at once, naming this process
@@ -156,15 +167,13 @@ def cmd_check(args: argparse.Namespace, registry: Registry) -> int:
         return max(code, _nothing_checked(args, selection))
     requests = _requests(args, registry, selection.ports, args.against)
     against = f" against {args.against}" if args.against else ""
-    table = Table("port", "profile", "status", "epochs", "final", "max rel err",
-                  "first divergent", "s/epoch", title=f"rnn-harness check{against} "
-                  f"({args.profile})")
+    table = _gating.check_table(f"rnn-harness check{against} ({args.profile})")
     errors: dict[str, list[str]] = {}
     worst, checked = _gating.check_ports(
         args, registry, requests, table.add_row, progress_bar,
         lambda port, detail: errors.setdefault(detail, []).append(port))
     for port_id in selection.skipped:
-        table.add_row(*_skipped_row(registry, port_id, args.profile, 5))
+        table.add_row(*_skipped_row(registry, port_id, args.profile, _gating.WIDTH - 1))
     out.print(table)
     print_errors(errors)
     return max(worst, _nothing_checked(args, selection, checked))
@@ -239,10 +248,12 @@ def cmd_calibrate(args: argparse.Namespace, registry: Registry) -> int:
 
 def cmd_report(args: argparse.Namespace, registry: Registry) -> int:
     from harness.report import (
+        build_report,
         load_runs,
-        report_files,
         require_report_extra,
         save_runs,
+        verdict_line,
+        write_report,
     )
 
     check_out_dir(args.out, "--out")
@@ -266,9 +277,9 @@ def cmd_report(args: argparse.Namespace, registry: Registry) -> int:
         runs.command = _report_command(args)
         if args.save_runs:
             out.print(f"runs saved -> {save_runs(runs, args.save_runs)}")
-    paths = report_files(runs, _store(args), args.out, registry)
-    out.print(f"report written -> {paths['report.html']} ({len(runs.runs)} runs, "
-              f"{len(runs.failures)} failed)")
+    report = build_report(runs, _store(args), registry)
+    paths = write_report(report, args.out)
+    out.print(f"{verdict_line(report)[1]}\nreport written -> {paths['report.html']}")
     return 0
 
 

@@ -40,6 +40,7 @@ from harness.golden._outcomes import (
 )
 from harness.golden._segments import read_segments, record_segments_command, write_segments
 from harness.golden._store import (
+    CPU_KIND,
     INITIAL,
     INITIAL_FILE,
     INITIAL_META_FILE,
@@ -57,6 +58,7 @@ from harness.golden._store import (
 )
 
 __all__ = [
+    "CPU_KIND",
     "ALPHA", "BAND_STDS", "ENVELOPE", "ENVELOPE_FILE", "ENVELOPE_META_FILE", "Envelope",
     "EnvelopeVerdict", "FileKind", "GoldenStore", "INITIAL", "INITIAL_FILE", "INITIAL_META_FILE",
     "META_FILE", "MetricVerdict", "OUTCOMES", "OutcomeTest", "OutcomeVerdict", "POWER",

@@ -133,19 +133,50 @@ def store_missing(root: Path, port_id: str, profile: str
         f"`{record_command(port_id, profile)}`.", **_ids(port_id, profile))
 
 
-class GoldenStore:
-    """Reads and writes the goldens under ``root``."""
+#: The device kind whose goldens sit in the plain profile folder (every other kind's
+#: sit beside it, ``<profile>@<kind>``, e.g. ``ci@cuda-sm90``).
+CPU_KIND = "cpu"
+KIND_SEPARATOR = "@"
 
-    def __init__(self, root: str | os.PathLike[str]):
+
+class GoldenStore:
+    """Reads and writes the goldens under ``root``, of one device kind: ``cpu`` (the
+    default) in ``<tutorial>/<port>/<profile>/``, any other (``cuda-sm90``...) beside it in
+    ``<profile>@<kind>/``, as Megatron-LM keeps golden values per GPU type."""
+
+    def __init__(self, root: str | os.PathLike[str], kind: str = CPU_KIND):
         self.root = Path(root)
+        _check_part("device kind", kind, "", "")
+        self.kind = kind
+
+    def of_kind(self, kind: str) -> GoldenStore:
+        """The same store, for ``kind``'s goldens."""
+        return GoldenStore(self.root, kind)
+
+    def kinds(self, port_id: str, profile: str) -> list[str]:
+        """The device kinds with a recorded golden of ``port_id`` at ``profile``, ``cpu``
+        first."""
+        found = [k for k in self._all_kinds(port_id, profile)
+                 if self.of_kind(k).exists(port_id, profile)]
+        return sorted(found, key=lambda k: (k != CPU_KIND, k))
+
+    def _all_kinds(self, port_id: str, profile: str) -> list[str]:
+        folder = self.of_kind(CPU_KIND).path(port_id, profile)
+        if not folder.parent.is_dir():
+            return []
+        prefix = profile + KIND_SEPARATOR
+        return [CPU_KIND, *(p.name[len(prefix):] for p in folder.parent.iterdir()
+                            if p.is_dir() and p.name.startswith(prefix) and "." not in p.name)]
 
     def path(self, port_id: str, profile: str) -> Path:
-        """``<root>/<tutorial>/<port>/<profile>``; refused unless each part is one plain
-        folder name and no link on the way leads out of the store."""
+        """``<root>/<tutorial>/<port>/<profile>`` (``<profile>@<kind>`` for a device kind
+        other than cpu); refused unless each part is one plain folder name and no link on the
+        way leads out of the store."""
         tutorial, _, port = port_id.partition("/")
         for what, part in (("tutorial", tutorial), ("port", port), ("profile", profile)):
             _check_part(what, part, port_id, profile)
-        path = self.root / tutorial / port / profile
+        folder = profile if self.kind == CPU_KIND else f"{profile}{KIND_SEPARATOR}{self.kind}"
+        path = self.root / tutorial / port / folder
         _check_links(self.root, path, port_id, profile)
         return path
 
