@@ -445,7 +445,7 @@ def write_obtained_files(req: GateRequest, obtained: Trajectory) -> Path | None:
 def _write_obtained(req: GateRequest, obtained: Trajectory) -> tuple[Path | None, str]:
     """``write_obtained_files``'s path, and why each place that refused them did."""
     tag = f"against-{req.against.partition('/')[2]}" if req.against else ""
-    reasons = []
+    reasons: list[str] = []
     for store in (req.store, GoldenStore(obtained_fallback_dir())):
         try:
             return store.write(obtained, obtained=True, tag=tag), "; ".join(reasons)
