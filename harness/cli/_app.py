@@ -214,8 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Replay PORT's prefix run (default profile ci) in child "
                        "processes: as this machine runs it, then with each factor the golden's "
                        "provenance records otherwise (threads, ATEN_CPU_CAPABILITY, MKL_CBWR, "
-                       "OPENBLAS_CORETYPE, numpy SIMD, XLA flags) and its initial weights switched, "
-                       "one at a time, to the golden's. Says which alone brings the run back "
+                       "OPENBLAS_CORETYPE, numpy SIMD, XLA flags) and its initial weights "
+                       "switched, one at a time, to the golden's. Says which alone brings the run back "
                        "inside its tolerance, or that the code changed. Exit 0 when a factor "
                        "explains it or it passes, 1 when the code changed. Writes nothing.",
                        epilog="example:\n  rnn-harness explain elman_sine/torch")
