@@ -215,8 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "processes: as this machine runs it, then with each factor the golden's "
                        "provenance records otherwise (threads, ATEN_CPU_CAPABILITY, MKL_CBWR, "
                        "OPENBLAS_CORETYPE, numpy SIMD, XLA flags) and its initial weights "
-                       "switched, one at a time, to the golden's. Says which alone brings the "
-                       "run back inside its tolerance, or that the code changed. Exit 0 when a factor "
+                       "switched, one at a time, to the golden's. Says which alone brings the run "
+                       "back inside its tolerance, or that the code changed. Exit 0 when a factor "
                        "explains it or it passes, 1 when the code changed. Writes nothing.",
                        epilog="example:\n  rnn-harness explain elman_sine/torch")
     p.add_argument("port", metavar="PORT", help="a port id such as elman_sine/torch")
