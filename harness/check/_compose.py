@@ -20,6 +20,7 @@ from harness.check._gate import (
     device_change_notes,
     gate,
     load_golden,
+    machine_notes,
     record,
     resolve,
 )
@@ -202,7 +203,7 @@ def check_segments(result: CheckResult, *,
     notes: tuple[str, ...] = ()
     if any(not v.passed for v in verdicts):
         golden_meta = req.store.read(req.port_id, SEGMENT_PROFILE).meta
-        notes = device_change_notes(req, golden_meta)
+        notes = (*device_change_notes(req, golden_meta), *machine_notes(req, golden_meta))
     return replace(result, segments=verdicts, segment_notes=notes)
 
 

@@ -328,7 +328,8 @@ def gate(req: GateRequest, obtained: Trajectory | None = None, *,
     notes = (*device_kind_note(req), *divergence_notes(comparison),
              *_ungated_notes(req, expected, obtained),
              *_notes(req, expected, obtained),
-             *(() if comparison.passed else device_change_notes(req, expected.meta)))
+             *(() if comparison.passed else device_change_notes(req, expected.meta)),
+             *(() if comparison.passed else machine_notes(req, expected.meta, obtained.meta)))
     if not comparison.passed and write_obtained:
         path, why = _write_obtained(req, obtained)
         if path is None or path != req.store.live(req.golden_port, req.profile):
@@ -412,6 +413,17 @@ def device_change_notes(req: GateRequest, golden_meta: dict[str, Any]) -> tuple[
             f"{req.device} runs, record a {req.device_kind} golden beside the cpu one: "
             f"`rnn-harness record {req.port_id} --profile {req.profile} --device "
             f"{req.device}` (the check then picks it on this kind of device).",)
+
+
+def machine_notes(req: GateRequest, golden_meta: Mapping[str, Any],
+                  run_meta: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """For a failed run (prefix or segments): what decides the bits and differs between the
+    golden's machine and this one (``harness.provenance``), with the command that names
+    the factor behind the failure. ``run_meta``: this run's (default: this process's)."""
+    from harness.provenance import provenance_note
+
+    note = provenance_note(golden_meta, run_meta or environment_info(), req.golden_port)
+    return () if note is None else (note,)
 
 
 def _notes(req: GateRequest, golden: Trajectory, obtained: Trajectory) -> tuple[str, ...]:
