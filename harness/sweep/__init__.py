@@ -5,12 +5,10 @@ from harness.sweep._dask import DaskExecutor, SchedulerUnreachableError
 from harness.sweep._envelope import (
     EnvelopeCheck,
     EnvelopeSkipped,
-    SeedBatchedFn,
     check_envelope,
     check_envelopes,
     check_seeds,
     envelope_seeds,
-    find_seed_batched,
     record_envelope,
     record_envelopes,
 )
@@ -35,11 +33,19 @@ from harness.sweep._executor import (
     seed_jobs,
     sweep_error,
 )
+from harness.sweep._twin import (
+    SeedBatchedFn,
+    TwinProof,
+    find_seed_batched,
+    prove_twin,
+    twin_runs,
+)
 
 __all__ = [
     "DEFAULT_JOB_TIMEOUT_S", "EXECUTORS", "WORKER_ENV", "DaskExecutor", "EnvelopeCheck",
     "EnvelopeSkipped", "check_seeds", "Executor", "Job", "JobFailure",
     "LocalExecutor", "Outcome", "ResultFn", "SchedulerUnreachableError", "SeedBatchedFn",
+    "TwinProof", "prove_twin", "twin_runs",
     "SweepInterrupted", "SweepResult", "Task",
     "check_envelope", "check_envelopes", "check_scheduler", "check_timeout", "default_workers",
     "envelope_seeds", "find_seed_batched", "make_executor", "record_envelope",
