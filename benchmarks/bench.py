@@ -1,11 +1,17 @@
-"""Benchmarks (not tests): each port against its original code, and the harness's overhead.
+"""Benchmarks (not tests): each port against its original code, and what observing costs.
 
 Run: ``RNN_HARNESS_DATA=../shared/data python benchmarks/bench.py [--reps 5] [--out FILE]``.
-Each case runs in its own process (so one framework's thread pool does not slow the
-other's), alternating the port and the original ``--reps`` times, and reports medians.
-``ratio`` = original time / port time: >= 1.0 means the port is at least as fast.
-``overhead`` = harness ``run_port`` time / a bare ``build`` + ``train`` loop - 1.
+Each case runs in its own process at one intra-op thread (the harness's thread policy,
+applied to the original too), alternating the original, the port as the harness runs it
+(observables on) and the port with observables off, ``--reps`` times; medians of wall and
+CPU (user + sys of the process) time. ``port/original`` > 1 means the port is slower;
+``observer`` = 1 - (observables off) / (observables on), in CPU time.
 Times include building the data and the model, as a user's run would.
+
+Whole processes (``hyperfine``): ``--run CASE --side port|original`` trains one side once::
+
+    hyperfine -N -r 5 'python benchmarks/bench.py --run elman_sine/torch --side original' \
+        'python benchmarks/bench.py --run elman_sine/torch --side port'
 """
 
 from __future__ import annotations
@@ -21,30 +27,64 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from harness.seeding import thread_env  # noqa: E402  (imports no framework)
+
+os.environ.update(thread_env(1))  # before any framework is imported: MXNet reads it once
 
 #: case -> (port id, epochs timed, original code's runner as "module:function" + kwargs)
 CASES: dict[str, tuple[str, int, str, dict]] = {
     "elman_sine/torch": ("elman_sine/torch", 300, "tests.oracles.elman_sine_original:run",
                          {"seed": 0, "epochs": 300}),
-    "rnn_windows/torch": ("rnn_windows/torch", 100, "tests.oracles.rnn_windows_original:run",
-                          {"seed": 0, "epochs": 100}),
+    "rnn_windows/torch": ("rnn_windows/torch", 30, "tests.oracles.rnn_windows_original:run",
+                          {"seed": 0, "epochs": 30}),
     "sin_cos/torch": ("sin_cos/torch", 60, "tests.oracles.sin_cos_original:run",
                       {"seed": 1, "n_steps": 60}),
-    "char_rnn/torch-scratch": ("char_rnn/torch-scratch", 10, "torch-d2l:scratch", {}),
-    "char_rnn/torch-concise": ("char_rnn/torch-concise", 10, "torch-d2l:concise", {}),
-    "char_rnn/mxnet-scratch": ("char_rnn/mxnet-scratch", 10, "mxnet-d2l:scratch", {}),
-    "char_rnn/mxnet-concise": ("char_rnn/mxnet-concise", 10, "mxnet-d2l:concise", {}),
+    "char_rnn/torch-scratch": ("char_rnn/torch-scratch", 5, "torch-d2l:scratch", {}),
+    "char_rnn/torch-concise": ("char_rnn/torch-concise", 5, "torch-d2l:concise", {}),
+    "char_rnn/mxnet-scratch": ("char_rnn/mxnet-scratch", 5, "mxnet-d2l:scratch", {}),
+    "char_rnn/mxnet-concise": ("char_rnn/mxnet-concise", 5, "mxnet-d2l:concise", {}),
     # ports without an original in another framework: harness overhead only
     "elman_sine/mxnet": ("elman_sine/mxnet", 300, "", {}),
-    "rnn_windows/mxnet": ("rnn_windows/mxnet", 100, "", {}),
+    "rnn_windows/mxnet": ("rnn_windows/mxnet", 30, "", {}),
     "sin_cos/mxnet": ("sin_cos/mxnet", 60, "", {}),
 }
 
 
+def _plotting_stubs() -> None:
+    """BENCHMARK-ONLY: empty modules for what ``d2l`` (0.17.6) imports at its top for its
+    plots and tables, where they are not installed (the torch and mxnet envs lack them);
+    chapter 8's functions that the originals call never use them. Install d2l itself with
+    ``pip install --no-deps d2l==0.17.6`` (or run in the fidelity env)."""
+    import importlib.util
+
+    for name, attrs in (("pandas", ()), ("requests", ()), ("IPython", ("display",)),
+                        ("matplotlib", ("pyplot",)), ("matplotlib_inline", ("backend_inline",)),
+                        ("PIL", ("Image",))):
+        if name in sys.modules or importlib.util.find_spec(name) is not None:
+            continue
+        root = sys.modules[name] = _empty_module(name)
+        for attr in attrs:
+            sub = sys.modules[f"{name}.{attr}"] = _empty_module(f"{name}.{attr}")
+            setattr(root, attr, sub)
+
+
+def _empty_module(name: str) -> Any:
+    import importlib.machinery
+    import types
+
+    module = types.ModuleType(name, "Empty benchmark stub (benchmarks/bench.py).")
+    module.__spec__ = importlib.machinery.ModuleSpec(name, None)  # torch._dynamo looks
+    return module
+
+
 def _original(target: str, kwargs: dict, epochs: int) -> Callable[[], object]:
+    if target.startswith(("torch-d2l:", "mxnet-d2l:")):
+        _plotting_stubs()
     if target.startswith("torch-d2l:"):
         from tests.reference_impls.char_rnn.conftest import (  # noqa: PLC0415
             _torchvision_loads,
@@ -69,13 +109,24 @@ def _original(target: str, kwargs: dict, epochs: int) -> Callable[[], object]:
     return lambda: func(**kwargs)
 
 
-def _timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
+def _timed(fn: Callable[[], object]) -> tuple[float, float]:
+    """(wall, CPU) seconds of one call; CPU is this process's user + sys time."""
+    wall, cpu = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - start
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def run_case(name: str, reps: int) -> dict:
+def _one_thread() -> None:
+    """The harness's thread policy for every side: one intra-op thread (the environment
+    comes from ``main``/the caller; torch reads its count at run time)."""
+    os.environ.update(thread_env(1))
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+
+
+def sides(name: str) -> dict[str, Callable[[], object]]:
+    """The callables a case times: port (observables on), port without observables, and
+    the original where there is one."""
     from harness.registry import default_registry
     from harness.runner import run_port
     from harness.seeding import seed_everything
@@ -85,51 +136,78 @@ def run_case(name: str, reps: int) -> dict:
     spec = registry.spec(registry.get(port_id).tutorial)
     config = replace(spec.profile("tutorial"), epochs=epochs)
 
-    def harness_run() -> None:
-        run_port(port_id, "tutorial", config=config)
+    def observed() -> None:
+        run_port(port_id, "tutorial", config=config, threads=1)
 
-    def bare_run() -> None:
+    def unobserved() -> None:
         seed_everything(spec.default_seed)
         port = registry.load(port_id)
+        port.observe = False  # a SpecPort's switch: the schedule gets the NullObserver
         port.build(config, spec.default_seed, "cpu")
         for _ in port.train():
             pass
 
-    original = _original(target, kwargs, epochs) if target else None
-    for fn in filter(None, (harness_run, bare_run, original)):
+    out: dict[str, Callable[[], object]] = {"port": observed, "unobserved": unobserved}
+    if target:
+        out["original"] = _original(target, kwargs, epochs)
+    _one_thread()
+    return out
+
+
+def run_case(name: str, reps: int) -> dict:
+    fns = sides(name)
+    for fn in fns.values():
         fn()  # warm-up: imports, allocator, lazy init
-    times: dict[str, list[float]] = {"harness": [], "bare": [], "original": []}
+    wall: dict[str, list[float]] = {k: [] for k in fns}
+    cpu: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(reps):
-        times["harness"].append(_timed(harness_run))
-        times["bare"].append(_timed(bare_run))
-        if original is not None:
-            times["original"].append(_timed(original))
-    med = {k: statistics.median(v) for k, v in times.items() if v}
-    row = {"case": name, "epochs": epochs, "reps": reps, **{f"{k}_s": v for k, v in med.items()},
-           "overhead": med["harness"] / med["bare"] - 1}
-    if original is not None:
-        row["ratio"] = med["original"] / med["harness"]
+        for key, fn in fns.items():
+            w, c = _timed(fn)
+            wall[key].append(w)
+            cpu[key].append(c)
+    row: dict[str, Any] = {"case": name, "epochs": CASES[name][1], "reps": reps,
+                           "load": os.getloadavg()[0]}
+    for key in fns:
+        row[f"{key}_wall_s"] = statistics.median(wall[key])
+        row[f"{key}_cpu_s"] = statistics.median(cpu[key])
+    row["observer"] = 1 - row["unobserved_cpu_s"] / row["port_cpu_s"]
+    if "original" in fns:
+        row["ratio_wall"] = row["port_wall_s"] / row["original_wall_s"]
+        row["ratio_cpu"] = row["port_cpu_s"] / row["original_cpu_s"]
     return row
 
 
 def environment() -> dict:
-    from importlib.metadata import version
-
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
-                if ln.startswith("model name")), platform.processor())
+    with open("/proc/cpuinfo") as info:
+        cpu = next((ln.split(":", 1)[1].strip() for ln in info
+                    if ln.startswith("model name")), platform.processor())
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "torch": version("torch"), "mxnet": version("mxnet"), "numpy": version("numpy")}
+            **{name: _version(name) for name in ("torch", "mxnet", "numpy")}}
+
+
+def _version(name: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
 
 
 def table(rows: list[dict]) -> str:
     from tabulate import tabulate
 
-    body = [[r["case"], r["epochs"], f"{r.get('original_s', float('nan')):.3f}",
-             f"{r['harness_s']:.3f}", f"{r['bare_s']:.3f}",
-             f"{r['ratio']:.2f}x" if "ratio" in r else "n/a",
-             f"{100 * r['overhead']:+.1f} %"] for r in rows]
-    return tabulate(body, headers=["port", "epochs", "original s", "port (harness) s",
-                                   "port (bare loop) s", "original/port", "harness overhead"],
+    def pair(r: dict, key: str) -> str:
+        if f"{key}_cpu_s" not in r:
+            return "n/a"
+        return f"{r[f'{key}_cpu_s']:.2f} / {r[f'{key}_wall_s']:.2f}"
+
+    body = [[r["case"], r["epochs"], pair(r, "original"), pair(r, "port"), pair(r, "unobserved"),
+             f"{r['ratio_cpu']:.2f}x / {r['ratio_wall']:.2f}x" if "ratio_cpu" in r else "n/a",
+             f"{100 * r['observer']:.0f} %", f"{r['load']:.1f}"] for r in rows]
+    return tabulate(body, headers=["port", "epochs", "original s (CPU / wall)",
+                                   "port s (CPU / wall)", "port, observables off s",
+                                   "port/original (CPU / wall)", "observer (CPU)", "load"],
                     tablefmt="github")
 
 
@@ -140,7 +218,13 @@ def main() -> int:
     parser.add_argument("--case", help="run one case in this process and print JSON")
     parser.add_argument("--only", nargs="*", default=None, help="cases to run (default all)")
     parser.add_argument("--out", type=Path, help="write the Markdown table here too")
+    parser.add_argument("--run", metavar="CASE", help="train one side of CASE once and exit "
+                        "(a whole process for hyperfine)")
+    parser.add_argument("--side", choices=("port", "unobserved", "original"), default="port")
     args = parser.parse_args()
+    if args.run:
+        sides(args.run)[args.side]()
+        return 0
     if args.case:
         print(json.dumps(run_case(args.case, args.reps)))
         return 0
@@ -148,7 +232,8 @@ def main() -> int:
     for name in args.only or CASES:
         print(f"benchmarking {name} ({args.reps} reps)...", file=sys.stderr, flush=True)
         done = subprocess.run([sys.executable, __file__, "--case", name, "--reps",
-                               str(args.reps)], capture_output=True, text=True)
+                               str(args.reps)], capture_output=True, text=True,
+                              env={**os.environ, **thread_env(1)})
         if done.returncode != 0:
             print(f"  {name} failed:\n{done.stderr[-2000:]}", file=sys.stderr)
             continue
