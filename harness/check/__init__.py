@@ -23,27 +23,31 @@ from harness.check._compose import (
     segments_summary,
 )
 from harness.check._gate import (
-    GOLDEN_DIR_ENV,
-    SEED_RANGE,
-    GateRequest,
     Verdict,
     changed_fields,
-    check_seed,
-    default_golden_dir,
-    device_change_notes,
-    divergence_notes,
     gate,
     golden_seed,
     load_envelope,
     load_golden,
     load_initial,
-    machine_notes,
     obtained_fallback_dir,
     record,
     record_initial,
     recorded_seed,
-    resolve,
     write_obtained_files,
+)
+from harness.check._notes import (
+    device_change_notes,
+    divergence_notes,
+    machine_notes,
+)
+from harness.check._request import (
+    GOLDEN_DIR_ENV,
+    SEED_RANGE,
+    GateRequest,
+    check_seed,
+    default_golden_dir,
+    resolve,
 )
 from harness.check._segments import (
     SEGMENT_PROFILE,

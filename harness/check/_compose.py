@@ -14,16 +14,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from harness.check._gate import (
-    GateRequest,
-    Verdict,
-    device_change_notes,
-    gate,
-    load_golden,
-    machine_notes,
-    record,
-    resolve,
-)
+from harness.check._gate import Verdict, gate, load_golden, record
+from harness.check._notes import device_change_notes, machine_notes
+from harness.check._request import GateRequest, resolve
 from harness.check._segments import (
     SEGMENT_PROFILE,
     SegmentVerdict,

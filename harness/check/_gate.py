@@ -1,28 +1,31 @@
-"""The gate: the one routine that compares a run with a golden.
+"""The gate: the run of a profile against its golden.
 
-Modelled on pytest-regressions' ``perform_regression_check``: resolve the request once
-(port, profile, seed, device, golden dir, and the golden's port for a cross-environment
-check), load and verify the golden, run (unless the caller has the run), compare, write
-the obtained files, and return a verdict. The CLI, the pytest plugin, the report and the
-envelope check all call ``gate``; nothing else compares a run with a golden.
+Modelled on pytest-regressions' ``perform_regression_check``: with a resolved request
+(``_request``), load and verify the golden, run (unless the caller has the run), compare,
+write the obtained files, and return a ``Verdict``; ``record`` is the one routine that
+writes a golden's run. ``harness.check.check`` composes this with the segments.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.backends import device_kind, framework_available
-from harness.compare import Comparison, OutputComparison, compare_trajectories, format_pair
-from harness.errors import ConfigChangedError, ConfigMismatchError, UsageError
+from harness.check._notes import (
+    cross_config_notes,
+    device_change_notes,
+    divergence_notes,
+    machine_notes,
+    ungated_notes,
+)
+from harness.check._request import GateRequest, check_seed, device_kind_note
+from harness.compare import Comparison, compare_trajectories
+from harness.errors import ConfigChangedError, ConfigMismatchError
 from harness.golden import (
-    CPU_KIND,
     Envelope,
     read_envelope,
     record_envelope_command,
@@ -37,18 +40,13 @@ from harness.golden._store import (
 from harness.golden._swap import write_failure
 from harness.interface import (
     Params,
-    Tolerance,
     Trajectory,
-    TutorialSpec,
     config_dict,
     config_hash,
 )
 from harness.interface._observe import EPOCH_OBSERVABLES
-from harness.project import HARNESS_DISTRIBUTION, ProjectConfig, find_project
-from harness.registry import PortEntry, Registry, default_registry
 from harness.runner import (
     ProgressFn,
-    parse_device,
     prove_restore,
     run_port,
     start_port,
@@ -58,152 +56,6 @@ from harness.seeding import environment_info
 
 #: The profile whose golden holds the checkpoint segments (``_segment_gate.SEGMENT_PROFILE``).
 SEGMENTS_AT = "tutorial"
-
-GOLDEN_DIR_ENV = "RNN_HARNESS_GOLDEN"
-
-
-def default_golden_dir(entry: PortEntry | None = None) -> Path:
-    """Where goldens live when no ``--golden-dir`` is given, the one rule the CLI and the
-    plugin share: ``$RNN_HARNESS_GOLDEN``; else the ``[tool.rnn-harness] golden-dir`` of
-    the project whose code registers ``entry`` (its pyproject.toml above the port's
-    module), else of the nearest project above the working directory; else, for the
-    harness's own ports, the repository's ``golden/``. A port of another distribution
-    never defaults into the harness's store: with nothing configured it is an error that
-    says what to configure."""
-    if os.environ.get(GOLDEN_DIR_ENV):
-        return Path(os.environ[GOLDEN_DIR_ENV]).resolve()
-    own = entry is None or entry.distribution in ("", HARNESS_DISTRIBUTION)
-    if entry is not None:
-        home = _project_of(entry)
-        if home.golden_dir is not None:
-            return home.golden_dir
-    here = find_project()
-    if here.golden_dir is not None and (own or _same_project(here, entry)):
-        return here.golden_dir
-    beside = Path(__file__).resolve().parents[2] / "golden"
-    if own:
-        return beside if beside.is_dir() else Path("golden").resolve()
-    assert entry is not None
-    raise UsageError(
-        f"No golden folder is configured for {entry.port_id} (registered by "
-        f"{entry.distribution}), and its goldens do not belong in the harness's own store.",
-        context={"port": entry.port_id, "registered by": entry.origin},
-        fix="add `[tool.rnn-harness]` with `golden-dir = \"golden\"` to that project's "
-        f"pyproject.toml, or pass --golden-dir DIR (or set {GOLDEN_DIR_ENV}).",
-        port=entry.port_id)
-
-
-def _project_of(entry: PortEntry) -> ProjectConfig:
-    """The project configuration above the module that registers ``entry``'s port."""
-    module = entry.target.partition(":")[0]
-    try:
-        found = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return ProjectConfig()
-    if found is None or not found.origin or not os.path.isfile(found.origin):
-        return ProjectConfig()
-    return find_project(Path(found.origin).parent)
-
-
-def _same_project(project: ProjectConfig, entry: PortEntry | None) -> bool:
-    name = (project.name or "").replace("_", "-").lower()
-    return entry is not None and bool(name) and entry.distribution == name
-
-
-@dataclass(frozen=True)
-class GateRequest:
-    """One resolved gate request. Build it with ``resolve``.
-
-    ``against`` names another port of the same tutorial (usually another framework's)
-    whose golden and stored initial weights this port is checked against, under the
-    spec's cross-framework tolerances.
-    """
-
-    port_id: str
-    profile: str
-    device: str
-    store: GoldenStore
-    registry: Registry
-    spec: TutorialSpec
-    against: str | None = None
-    #: the kind of ``device`` (``cpu``, ``cuda-sm90``...); ``store`` holds the goldens of
-    #: this kind where one is recorded, else the cpu ones (``fallback`` says so)
-    device_kind: str = CPU_KIND
-
-    @property
-    def fallback(self) -> bool:
-        """True where this device kind has no golden and the cpu one stands in."""
-        return self.store.kind != self.device_kind
-
-    @property
-    def golden_port(self) -> str:
-        """Whose golden the run is compared with."""
-        return self.against or self.port_id
-
-    @property
-    def golden_path(self) -> Path:
-        return self.store.path(self.golden_port, self.profile)
-
-    @property
-    def tolerances(self) -> Mapping[str, Tolerance]:
-        """The spec's table for this profile; across ports, its cross-framework one."""
-        if self.against:
-            return self.spec.cross_tolerances()
-        return self.spec.tolerances_for(self.profile)
-
-
-def resolve(port_id: str, profile: str, *, device: str = "cpu",
-            golden_dir: str | os.PathLike[str] | None = None,
-            registry: Registry | None = None, against: str | None = None,
-            recording: bool = False) -> GateRequest:
-    """Validate every part of a request before anything is read or trained. On a device
-    other than the CPU the goldens of its kind are used where recorded (``recording``:
-    always, so ``record`` leaves the other kinds alone), else the cpu ones."""
-    registry = registry or default_registry()
-    entry = registry.get(port_id)
-    spec = registry.spec(entry.tutorial)
-    spec.profile(profile)
-    parse_device(device)
-    kind = CPU_KIND
-    if parse_device(device)[0] != "cpu" and framework_available(entry.framework):
-        kind = device_kind(entry.framework, device)
-    store = GoldenStore(default_golden_dir(entry) if golden_dir is None else golden_dir, kind)
-    if not recording and kind != CPU_KIND and not store.exists(against or port_id, profile):
-        store = store.of_kind(CPU_KIND)
-    req = GateRequest(port_id, profile, device, store, registry, spec, against, kind)
-    if against is not None:
-        _check_against(req, registry.get(against).tutorial)
-    return req
-
-
-def device_kind_note(req: GateRequest) -> tuple[str, ...]:
-    """Which device kind's golden a run off the CPU was checked against."""
-    if req.device_kind == CPU_KIND:
-        return ()
-    if not req.fallback:
-        return (f"checked against the {req.device_kind} golden ({req.golden_path})",)
-    return (f"no {req.device_kind} golden of {req.golden_port} ({req.profile}) is recorded: "
-            f"checked against the cpu one; `rnn-harness record {req.golden_port} --profile "
-            f"{req.profile} --device {req.device}` records one beside it (the cpu golden "
-            "stays as it is)",)
-
-
-def _check_against(req: GateRequest, tutorial: str) -> None:
-    if tutorial != req.spec.name:
-        raise UsageError(
-            f"--against {req.against} is a port of {tutorial}, not of {req.spec.name}.",
-            context={"port": req.port_id, "--against": req.against},
-            fix=f"name a port of the same tutorial, e.g. another framework's {req.spec.name} "
-            "port (`rnn-harness list`).")
-    missing = [m for m in req.spec.metrics if not (req.spec.cross_framework.get(m)
-                                                   or req.spec.cross_framework.get("default"))]
-    if missing:
-        raise UsageError(
-            f"Tutorial {req.spec.name} states no cross-framework tolerance for "
-            f"{', '.join(missing)}.", context={"--against": req.against},
-            fix="measure one and add it to the spec's cross_framework table.",
-            tutorial=req.spec.name, port=req.port_id, profile=req.profile)
-
 
 @dataclass(frozen=True)
 class Verdict:
@@ -326,8 +178,8 @@ def gate(req: GateRequest, obtained: Trajectory | None = None, *,
                                       observables=EPOCH_OBSERVABLES, outputs=True)
     path = None
     notes = (*device_kind_note(req), *divergence_notes(comparison),
-             *_ungated_notes(req, expected, obtained),
-             *_notes(req, expected, obtained),
+             *ungated_notes(req, expected, obtained),
+             *cross_config_notes(req, expected, obtained),
              *(() if comparison.passed else device_change_notes(req, expected.meta)),
              *(() if comparison.passed else machine_notes(req, expected.meta, obtained.meta)))
     if not comparison.passed and write_obtained:
@@ -350,93 +202,6 @@ def _run(req: GateRequest, seed: int, golden: Trajectory, progress: ProgressFn |
                     progress=progress)
     traj.meta["against"] = req.against
     return traj
-
-
-def divergence_notes(comp: Comparison) -> tuple[str, ...]:
-    """The first epoch and quantity that left its tolerance (both values, and that epoch's
-    other gated columns), then every output that differs, where it first does."""
-    notes = []
-    first = comp.first_divergence
-    if first is not None:
-        tol = first.tolerance
-        others = "; ".join("{} {} vs {} ({})".format(name, *format_pair(a, b, 8),
-                                                     "ok" if ok else "off")
-                           for name, a, b, ok in first.others)
-        got, want = format_pair(first.obtained, first.expected, 8)
-        notes.append(f"first divergent: epoch {first.epoch}: {first.quantity} "
-                     f"{got} vs golden {want} (rtol {tol.rtol:g}, atol {tol.atol:g})"
-                     + (f"; {others}" if others else ""))
-    notes += [_output_note(o) for o in comp.failed_outputs]
-    return tuple(notes)
-
-
-def _output_note(out: OutputComparison) -> str:
-    where = out.name + "".join(f"[{key!r}]" for key in out.path)
-    if out.char is not None:
-        a, b = str(out.obtained), str(out.expected)
-        got = repr(a[out.char]) if out.char < len(a) else "the end"
-        want = repr(b[out.char]) if out.char < len(b) else "the end"
-        return (f"output {where} differs at character {out.char}: {got} vs golden {want} "
-                f"(exact); obtained {a!r}, golden {b!r}")
-    if out.obtained is None or out.expected is None:
-        side = "this run" if out.obtained is None else "the golden"
-        return f"output {where} is missing from {side}"
-    tol = out.tolerance
-    return (f"output {where} differs: {out.obtained!r} vs golden {out.expected!r} (rtol "
-            f"{tol.rtol:g}, atol {tol.atol:g})")
-
-
-def _ungated_notes(req: GateRequest, golden: Trajectory, obtained: Trajectory
-                   ) -> tuple[str, ...]:
-    """What this run recorded that its golden lacks, so the gate could not judge it."""
-    if req.against is not None:
-        return ()
-    missing = [n for n in EPOCH_OBSERVABLES if n in obtained.metrics and n not in golden.metrics]
-    if not missing:
-        return ()
-    return (f"the golden predates the training observables ({', '.join(missing)}): they are "
-            f"not gated; `{record_command(req.golden_port, req.profile)}` re-records it with "
-            "them (say why in the commit)",)
-
-
-def device_change_notes(req: GateRequest, golden_meta: dict[str, Any]) -> tuple[str, ...]:
-    """For a failed run (prefix or segments) on another kind of device than its golden's
-    (``golden_meta``): the tolerances measured one device's noise, and a device change
-    moves results further."""
-    recorded = str(golden_meta.get("device", "cpu"))
-    if parse_device(recorded)[0] == parse_device(req.device)[0]:
-        return ()
-    return (f"device change: the golden was recorded on {recorded}, this run is on "
-            f"{req.device}. The tolerances are {recorded} noise; another device computes in "
-            "another order (cuDNN, other kernels), and in chaotic stretches that alone can "
-            "leave them (measured on an H200: the spec's devices line). To gate "
-            f"{req.device} runs, record a {req.device_kind} golden beside the cpu one: "
-            f"`rnn-harness record {req.port_id} --profile {req.profile} --device "
-            f"{req.device}` (the check then picks it on this kind of device).",)
-
-
-def machine_notes(req: GateRequest, golden_meta: Mapping[str, Any],
-                  run_meta: Mapping[str, Any] | None = None) -> tuple[str, ...]:
-    """For a failed run (prefix or segments): what decides the bits and differs between the
-    golden's machine and this one (``harness.provenance``), with the command that names
-    the factor behind the failure. ``run_meta``: this run's (default: this process's)."""
-    from harness.provenance import provenance_note
-
-    note = provenance_note(golden_meta, run_meta or environment_info(), req.golden_port)
-    return () if note is None else (note,)
-
-
-def _notes(req: GateRequest, golden: Trajectory, obtained: Trajectory) -> tuple[str, ...]:
-    """Config fields the golden's run and this run differ in (the spec's cross_config)."""
-    if req.against is None:
-        return ()
-    # through JSON, as the golden's config was stored (tuples read back as lists)
-    ours = json.loads(json.dumps(obtained.meta.get("config") or {}, default=repr))
-    theirs = golden.meta.get("config") or {}
-    return tuple(f"config {k}: {req.golden_port}'s golden {theirs.get(k)!r}, this run "
-                 f"{ours.get(k)!r} (the spec's cross_config; the comparison assumes it does "
-                 f"not change {req.golden_port}'s model)"
-                 for k in sorted(set(ours) | set(theirs)) if ours.get(k) != theirs.get(k))
 
 
 #: Where obtained files go when the golden folder is not writable (a read-only checkout).
@@ -497,21 +262,6 @@ def record(req: GateRequest, *, seed: int | None = None,
             write_initial(staged, req.port_id, req.profile, initial,
                           _initial_meta(traj.meta, traj.meta["seed"]))
     return traj
-
-
-#: numpy's legacy seeding (which every port's seeding goes through) takes 0 .. 2**32 - 1.
-SEED_RANGE = (0, 2**32 - 1)
-
-
-def check_seed(seed: object, option: str = "seed") -> None:
-    """Refuse a seed numpy cannot take, naming the range (before anything trains)."""
-    low, high = SEED_RANGE
-    if seed is None:
-        return
-    if not isinstance(seed, int) or isinstance(seed, bool) or not low <= seed <= high:
-        raise UsageError(f"The {option} {seed!r} is outside the seeds numpy accepts.",
-                         context={option: seed, "valid range": f"{low} .. {high} (2**32 - 1)"},
-                         fix=f"pass a whole number from {low} to {high}.")
 
 
 def record_initial(req: GateRequest) -> Path:

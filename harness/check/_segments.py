@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.check._gate import GateRequest, golden_seed, load_golden
+from harness.check._gate import golden_seed, load_golden
+from harness.check._request import GateRequest
 from harness.compare import Divergence, first_divergence, max_rel
 from harness.errors import ConfigMismatchError, UsageError
 from harness.golden import read_segments, record_segments_command, write_segments

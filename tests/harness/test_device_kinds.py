@@ -6,7 +6,7 @@ the device kind is what a CUDA machine's backend would report (`cuda-sm90`)."""
 
 import pytest
 
-from harness.check import _gate
+from harness.check import _request as _gate
 from harness.cli import main
 from harness.registry import PortEntry, Registry
 from tests.fakes import FakePort

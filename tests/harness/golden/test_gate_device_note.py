@@ -1,5 +1,5 @@
 """A run on another kind of device than its golden's that fails says so, and how to gate
-that device (its own store); a pass, or a failure on the golden's device, says nothing of
+that device (a golden of its kind, beside the cpu one); a pass, or a failure on the golden's device, says nothing of
 devices (numpy toy port; ``gate`` is given the run, so no CUDA is needed)."""
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ def test_a_failure_on_another_device_names_the_change_and_the_fix(tmp_path):
     assert not verdict.passed
     note, = _device_notes(verdict)
     assert "recorded on cpu, this run is on cuda" in note
-    assert "--device cuda --golden-dir DIR" in note
+    assert "`rnn-harness record toy/numpy --profile ci --device cuda`" in note
+    assert "--golden-dir" not in note  # the same store: the kind's golden sits beside
 
 
 def test_no_device_note_on_a_pass_or_on_the_golden_s_device(tmp_path):
