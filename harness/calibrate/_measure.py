@@ -1,27 +1,17 @@
-"""Measure what each golden tolerance must absorb (rounding noise) and must catch (a small
-learning-rate change), for a profile's run and for the tutorial golden's checkpoint
-segments, and propose tolerances as Python source ready to paste into a spec.
-
-Cross-CPU differences come from kernels rounding differently; their effect is modelled by
-moving every weight one ulp (the initial weights of a run, the restored weights of a
-segment), which seeds the same kind of last-bit difference and lets training amplify it.
-The signal is the same run with the learning rate (the config field ``lr_field``) scaled by
-``1 + lr_change``. Every gated quantity is measured: the tutorial's figures, the epoch
-observables and the outputs of a run; per epoch and per step for a segment.
-"""
+"""Calibration runs and measurements: each gated quantity's 1-ulp noise and its
+learning-rate signal, for a profile's run and for the stored checkpoint segments."""
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from harness.calibrate._text import _describe, _pct, _sci, _signal, _str, _table, _today
 from harness.compare import _leaves, _number, compare_metric
 from harness.errors import UsageError
 from harness.interface import Params, Segment, SegmentPlan, Tolerance, Trajectory
@@ -423,75 +413,3 @@ def _identical(run: tuple[Columns, Columns], segment: Segment) -> bool:
 
 
 # ---------------------------------------------------------------- the paste-ready text
-def _describe(tol: Tolerance | None) -> str:
-    if tol is None:
-        return "-"
-    parts = [f"rtol {_literal(tol.rtol) if tol.rtol else 0}"] if tol.rtol or not tol.atol else []
-    parts += [f"atol {_literal(tol.atol)}"] if tol.atol else []
-    parts += [f"horizon {tol.horizon}"] if tol.horizon is not None else []
-    return ", ".join(parts)
-
-
-def _sci(x: float) -> str:
-    """``3.1e-5`` (the spec's style), ``0`` or ``inf``."""
-    if x == 0 or not math.isfinite(x):
-        return f"{x:g}"
-    mant, exp = f"{x:.1e}".split("e")
-    return f"{mant}e{int(exp)}"
-
-
-def _literal(value: float) -> str:
-    """A short float literal: ``3e-4``, ``4.4e-5``."""
-    mant, exp = f"{value:.1e}".split("e")
-    return f"{mant.removesuffix('.0')}e{int(exp)}"
-
-
-def _str(text: str) -> str:
-    """A double-quoted Python string literal (the specs' style)."""
-    return json.dumps(text)
-
-
-def _today() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).date().isoformat()
-
-
-def _pct(change: float) -> str:
-    return f"{change * 100:.3g} %"
-
-
-def _signal(lr_field: str, change: float) -> str:
-    return f"{lr_field} +{_pct(change)}"
-
-
-def _between(noise: float, signal: float) -> float | None:
-    """A round tolerance about 10x the noise, else the geometric mean, strictly between
-    noise and signal; None where none is."""
-    value = float(f"{10 * noise:.1g}")
-    if value >= signal:
-        value = float(f"{math.sqrt(noise * signal):.2g}")
-    return value if noise < value < signal else None
-
-
-def entry(q: Quantity, signal_name: str, where: str) -> str:
-    """One proposed ``"key": Tolerance(...)`` entry, or a comment where no tolerance
-    separates the noise from the signal."""
-    col = 1 if q.absolute else 0
-    noise, signal = q.noise[col], q.signal[col]
-    label = f"{'abs ' if col else ''}noise {_sci(noise)}, {signal_name} signal {_sci(signal)}"
-    horizon = (f", horizon={q.tolerance.horizon}" if q.tolerance is not None
-               and q.tolerance.horizon is not None else "")
-    if q.noise == (0.0, 0.0):
-        why = f"exact: 1-ulp {label}; {where}"
-        return f"{_str(q.key)}: Tolerance(rtol=0.0{horizon}, why={_str(why)}),"
-    value = _between(noise, signal)
-    if value is None:
-        return f"# {q.key}: {label}: no tolerance separates them ({where})"
-    size = f"rtol=0.0, atol={_literal(value)}" if col else f"rtol={_literal(value)}"
-    thin = f" (thin: {value / noise:.1f}x the noise)" if value < 3 * noise else ""
-    why = f"1-ulp {label}{thin}; {where}"
-    return f"{_str(q.key)}: Tolerance({size}{horizon}, why={_str(why)}),"
-
-
-def _table(quantities: Iterable[Quantity], signal_name: str, where: str, indent: str) -> str:
-    rows = "".join(f"{indent}    {entry(q, signal_name, where)}\n" for q in quantities)
-    return "{\n" + rows + indent + "}"
