@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train RNN tutorial ports with every RNG seeded and compare their loss/"
         "perplexity trajectories against recorded goldens.",
         epilog="examples:\n  rnn-harness list\n  rnn-harness check --all --profile ci\n"
-        "  rnn-harness record elman_sine/torch --profile ci\n\n" + EXIT_CODES)
+        "  rnn-harness record elman_sine/torch --profile ci\n\n" + EXIT_CODES,
+        allow_abbrev=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("list", help="list ports, installed frameworks and profiles",
                        description="List every registered port, whether its framework is "
@@ -160,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-empty", action="store_true",
                    help="exit 0 when nothing was checked (every port skipped: its framework "
                    "is not installed here); without it such a check exits 2")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="on a failure, print every epoch's obtained-vs-expected table of each "
+                   "column that left its tolerance, and every failed segment (default: the "
+                   "first divergence, the worst quantity and where to look)")
     _add_sweep_options(p)
     p.set_defaults(func=cmd_check)
     p = sub.add_parser("calibrate", help="measure rounding noise vs a learning-rate change",
@@ -224,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--golden-dir", type=Path, default=None,
                    help="root of the golden store (default as for check)")
     p.set_defaults(func=cmd_explain)
+    for command in sub.choices.values():  # `--seed` must never be read as `--seeds`
+        command.allow_abbrev = False
     return parser
 
 

@@ -11,6 +11,7 @@ at the thread count its golden records; ``--threads`` overrides), run in the wor
 from __future__ import annotations
 
 import argparse
+import math
 import textwrap
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
 
 from harness.check import (
     SEGMENT_PROFILE,
@@ -33,6 +36,7 @@ from harness.check import (
     segments_summary,
 )
 from harness.cli._console import err, sweep_progress
+from harness.compare import Worst, divergence_ratio, worst_of, worst_ratio
 from harness.errors import (
     EXIT_REGRESSION,
     ConfigChangedError,
@@ -54,8 +58,22 @@ Row = tuple[str, ...]
 #: label -> a progress bar (as ``_console.progress_bar``), or nothing in a worker.
 Bars = Callable[[str], AbstractContextManager[ProgressFn | None]]
 
+#: The check table's columns: "worst / tol" is the gated quantity farthest from the golden
+#: in units of its tolerance (above 1: off), named; a failing status names its epoch.
+COLUMNS = ("port", "profile", "status", "epochs", "worst / tol", "s/epoch")
 #: Columns after "port" and "profile" in the check table.
-WIDTH = 6
+WIDTH = len(COLUMNS) - 2
+CAPTION = "worst / tol: |error| / tolerance, above 1 is off"
+
+
+def check_table(title: str) -> Table:
+    """The check table. Port ids never wrap or truncate, whatever the terminal's width
+    (the other columns fold first)."""
+    table = Table(title=title, caption=CAPTION)
+    table.add_column(COLUMNS[0], no_wrap=True, min_width=len(COLUMNS[0]))
+    for name in COLUMNS[1:]:
+        table.add_column(name, overflow="fold")
+    return table
 
 
 def _no_bar(label: str) -> AbstractContextManager[ProgressFn | None]:
@@ -105,9 +123,11 @@ def _failed(exc: HarnessError, req: GateRequest, label: str, rows: list[Row],
     """Record ``exc`` for the table: a divergence or a changed config keeps its message in
     the stream; any other error gets its short reason in the row and its detail below the
     table."""
-    if isinstance(exc, DivergenceError):
+    if isinstance(exc, DivergenceError):  # NaN, inf or an overflow: the numbers moved
         messages.append(str(exc))
-        rows.append((req.port_id, label, "DIVERGED", *[""] * (WIDTH - 1)))
+        epoch = exc.context.get("epoch")
+        status = "DIVERGED" if epoch is None else f"DIVERGED\nat epoch {epoch}"
+        rows.append((req.port_id, label, status, *[""] * (WIDTH - 1)))
     elif isinstance(exc, ConfigChangedError):  # the profile moved: a regression, not input
         messages.append(str(exc))
         rows.append(error_row(req.port_id, label, "REGRESSION", exc.summary))
@@ -130,18 +150,21 @@ class CheckOptions:
     against: str | None
     segments: bool
     threads: int | None
+    verbose: bool = False
 
 
-def check_port(req: GateRequest, *, segments: bool, bars: Bars = _no_bar) -> PortCheck:
+def check_port(req: GateRequest, *, segments: bool, bars: Bars = _no_bar,
+               verbose: bool = False) -> PortCheck:
     """``harness.check``'s verdict for one port (its run, then its segments, each under
-    its own progress bar), as table rows and messages."""
+    its own progress bar), as table rows and messages (``verbose``: every epoch's table
+    and every failed segment)."""
     against = f" against {req.against}" if req.against else ""
     with bars(f"check {req.port_id}{against} ({req.profile})") as bar:
         result = check_request(req, segments=False, progress=bar)
     if segments:
         with bars(f"segments {req.port_id}") as bar:
             result = check_segments(result, on_segment=_segment_progress(bar))
-    return format_check(result)
+    return format_check(result, verbose=verbose)
 
 
 def _segment_progress(bar: ProgressFn | None) -> Callable[[SegmentVerdict], None]:
@@ -154,8 +177,10 @@ def _segment_progress(bar: ProgressFn | None) -> Callable[[SegmentVerdict], None
     return advance
 
 
-def format_check(result: CheckResult) -> PortCheck:
-    """A ``CheckResult`` as the check table's rows, messages and errors."""
+def format_check(result: CheckResult, *, verbose: bool = False) -> PortCheck:
+    """A ``CheckResult`` as the check table's rows, messages and errors: a failure's
+    verdict, first divergence and where to look (``verbose``: every epoch's table and every
+    failed segment)."""
     req = result.request
     rows: list[Row] = []
     messages: list[str] = []
@@ -163,7 +188,7 @@ def format_check(result: CheckResult) -> PortCheck:
     code = 0
     run_error = result.error("run")
     if result.verdict is not None:
-        code = _verdict_row(result.verdict, rows, messages)
+        code = _verdict_row(result.verdict, rows, messages, verbose)
     elif run_error is not None:
         code = _failed(run_error, req, req.profile, rows, messages, errors)
     if result.skipped is not None:
@@ -173,44 +198,76 @@ def format_check(result: CheckResult) -> PortCheck:
     if seg_error is not None:
         code = max(code, _failed(seg_error, req, label, rows, messages, errors))
     elif result.segments is not None:
-        code = max(code, _segments_row(result, rows, messages))
+        code = max(code, _segments_row(result, rows, messages, verbose))
     return PortCheck(tuple(rows), tuple(messages), code, tuple(errors))
 
 
-def _verdict_row(verdict: Verdict, rows: list[Row], messages: list[str]) -> int:
-    from harness.report import regression_message
+def _verdict_row(verdict: Verdict, rows: list[Row], messages: list[str],
+                 verbose: bool = False) -> int:
+    from harness.report._messages import regression_message, worst_text
 
     comp, obtained, req = verdict.comparison, verdict.obtained, verdict.request
     # a regression message carries the divergence notes itself: print them once
     shown = set(divergence_notes(comp)) if not comp.passed else set()
     messages += [f"note: {note}" for note in verdict.notes if note not in shown]
+    worst = worst_ratio(comp, obtained.outputs, verdict.expected.outputs)
     if not comp.passed:
-        messages.append(regression_message(comp, verdict.golden_path, verdict.obtained_path))
-    final = ", ".join(f"{k} {obtained.metrics[k][-1]:.5g}" for k in req.spec.metrics)
-    first = "" if comp.first_divergent_epoch is None else str(comp.first_divergent_epoch)
+        messages.append(regression_message(comp, verdict.golden_path, verdict.obtained_path,
+                                           verbose=verbose, worst=worst))
     gated = min((m.gated_epochs for m in comp.metrics), default=obtained.num_epochs)
     epochs = str(obtained.num_epochs) + (f" ({gated} gated)" if gated < obtained.num_epochs
                                          else "")
     per_epoch = obtained.timing["wall_s"].mean() if obtained.num_epochs else 0.0
-    rows.append((req.port_id, req.profile, "pass" if comp.passed else "REGRESSION", epochs,
-                 final, f"{comp.max_rel_error:.2g}", first, f"{per_epoch:.3f}"))
+    figure = worst_text(worst) if comp.length_ok else (
+        f"epochs {comp.obtained_epochs} vs {comp.expected_epochs}")
+    rows.append((req.port_id, req.profile, _status(comp.passed, comp.first_divergent_epoch),
+                 epochs, figure, f"{per_epoch:.3f}"))
     return 0 if comp.passed else EXIT_REGRESSION
 
 
-def _segments_row(result: CheckResult, rows: list[Row], messages: list[str]) -> int:
-    """The segments' table row; the first divergence of each failed segment in the
-    messages. Returns the exit code."""
+def _status(passed: bool, epoch: int | None) -> str:
+    """pass, or REGRESSION over the epoch it left its tolerance (an output alone: none)."""
+    if passed:
+        return "pass"
+    return "REGRESSION" if epoch is None else f"REGRESSION\nfrom epoch {epoch}"
+
+
+def _segments_figure(result: CheckResult) -> str:
+    """The segments' "worst / tol": the failed segments' largest ratio where each first
+    left its tolerance, naming the quantity; where every segment passed, 0 (every replay
+    matched exactly) or at most 1."""
+    from harness.report._messages import worst_text
+
+    plan = result.request.spec.segments
+    found = [Worst(divergence_ratio(d, plan.step_tolerances if d.step is not None
+                                    else plan.epoch_tolerances),
+                   ("step " if d.step is not None else "") + d.quantity, d.epoch)
+             for v in result.failed_segments if (d := v.divergence) is not None
+             and plan is not None]
+    if found:
+        return worst_text(worst_of(found))
+    rels = [r for v in result.segments or () for r in v.max_rel.values()]
+    if any(math.isnan(r) for r in rels):
+        return "NaN"
+    return "0" if not any(rels) else "<= 1"
+
+
+def _segments_row(result: CheckResult, rows: list[Row], messages: list[str],
+                  verbose: bool = False) -> int:
+    """The segments' table row; the failed segments' message (the first one's first
+    divergence; ``verbose``: every one's). Returns the exit code."""
+    from harness.report._messages import segments_message
+
     req, verdicts = result.request, result.segments or ()
-    label = f"{SEGMENT_PROFILE} segments"
     failed = result.failed_segments
-    messages += [f"{req.port_id}: {v.describe()}" for v in failed]
-    messages += [f"{req.port_id}: {n}" for n in result.segment_notes]
-    worst_rel = max((r for v in verdicts for r in v.max_rel.values()), default=0.0)
-    first = "" if not failed else str(failed[0].divergence.epoch)  # type: ignore[union-attr]
+    if failed:
+        messages.append(segments_message(result, verbose=verbose))
+    first = None if not failed else failed[0].divergence
     epochs = f"{len(verdicts)} x {verdicts[0].length}" if verdicts else "0"
     seconds = sum(v.seconds for v in verdicts) / max(len(verdicts), 1)
-    rows.append((req.port_id, label, "pass" if not failed else "REGRESSION", epochs, "",
-                 f"{worst_rel:.2g}", first, f"{seconds:.2f}/seg"))
+    rows.append((req.port_id, f"{SEGMENT_PROFILE} segments",
+                 _status(not failed, None if first is None else first.epoch), epochs,
+                 _segments_figure(result), f"{seconds:.2f}/seg"))
     return EXIT_REGRESSION if failed else 0
 
 
@@ -219,7 +276,7 @@ def check_job(job: Job, registry: Registry | None, options: CheckOptions) -> Por
     override_threads(options.threads)
     req = resolve(job.port_id, job.profile, device=job.device, golden_dir=options.golden_dir,
                   registry=registry, against=options.against)
-    return check_port(req, segments=options.segments)
+    return check_port(req, segments=options.segments, verbose=options.verbose)
 
 
 def port_executor(args: argparse.Namespace, ports: int) -> Executor | None:
@@ -277,12 +334,13 @@ def check_ports(args: argparse.Namespace, registry: Registry, requests: Sequence
         checked += check.checked
 
     segments = args.against is None and not args.no_segments
+    verbose = bool(getattr(args, "verbose", False))
     executor = port_executor(args, len(requests))
     if executor is None:
         for req in requests:
-            emit(check_port(req, segments=segments, bars=bars))
+            emit(check_port(req, segments=segments, bars=bars, verbose=verbose))
         return worst, checked
-    options = CheckOptions(args.golden_dir, args.against, segments, args.threads)
+    options = CheckOptions(args.golden_dir, args.against, segments, args.threads, verbose)
     by_job = {Job(r.port_id, r.profile, None, r.device): r for r in requests}
     run_in_order(executor, list(by_job), registry, partial(check_job, options=options),
                  lambda job, outcome: emit(_as_check(by_job[job], outcome)),

@@ -67,20 +67,49 @@ def golden_cell(row: Any) -> str:
         status not in ("pass", "REGRESSION", "DIVERGED") or segments_only) else label
 
 
+def cross_outside(row: Any) -> bool:
+    """Whether ``row`` is a follower outside the cross-framework tolerance of a reference
+    that kept its golden (where the reference moved, the distance is not judged)."""
+    return row["cross role"] == "follower" and row["cross within tol"] == "NO"
+
+
+def _cross_verdict(row: Any) -> str:
+    within = row["cross within tol"]
+    if within == "yes":
+        return f"within rtol {_fmt(row['cross rtol'], 'g')}"
+    if within == "NO":
+        return f"OUTSIDE rtol {_fmt(row['cross rtol'], 'g')}"
+    reference = row["port"] if row["cross role"] == "reference" else row["cross partner"]
+    return f"not judged: {reference} left its golden"
+
+
 def cross_cell(row: Any) -> str:
     """The largest relative distance to the cross-framework partner, where and vs what."""
     if _missing(row["cross partner"]) or not row["cross partner"]:
         return ""
-    verdict = "within" if row["cross within tol"] == "yes" else "OUTSIDE"
     return (f"{_fmt(row['cross max rel diff'], '.2g')} at epoch "
             f"{_fmt(row['cross at epoch'], 'd')} vs {row['cross partner']} "
-            f"({verdict} rtol {_fmt(row['cross rtol'], 'g')})")
+            f"({_cross_verdict(row)})")
 
 
 def _cross_class(row: Any) -> str:
     if _missing(row["cross partner"]) or not row["cross partner"]:
         return ""
-    return "cross-within" if row["cross within tol"] == "yes" else "cross-outside"
+    return "cross-outside" if row["cross within tol"] == "NO" else "cross-within"
+
+
+def segments_cell(row: Any) -> str:
+    """The checkpoint segments' verdict: symbol, status, how many failed of how many, and
+    the first failure (as ``check`` prints it); empty where none was replayed."""
+    status = _text(row.get("segments"))
+    if not status:
+        return ""
+    run, failed = row.get("segments run"), row.get("segments failed")
+    if status == "pass":
+        return f"{status_style(status).symbol} pass ({_fmt(run, 'd')})"
+    counted = f" {_fmt(failed, 'd')} of {_fmt(run, 'd')}" if not _missing(run) and run else ""
+    first = _text(row.get("segments first"))
+    return f"{status_style(status).symbol} {status}{counted}" + (f": {first}" if first else "")
 
 
 def display_summary(summary: pd.DataFrame) -> pd.DataFrame:
@@ -99,6 +128,7 @@ def display_summary(summary: pd.DataFrame) -> pd.DataFrame:
             "final": f"{text['metric']} {_fmt(row['final'], '.5g')}".strip(),
             "golden": golden_cell(row),
             "golden max rel err": _fmt(row["golden max rel err"], ".2g"),
+            "checkpoint segments": segments_cell(row),
             CROSS_HEADER: cross_cell(row),
             "s/epoch": _fmt(row["s/epoch"], ".3g"),
             "throughput": "" if _missing(row["items/s"])
@@ -120,6 +150,9 @@ def display_classes(summary: pd.DataFrame) -> pd.DataFrame:
         classes.iloc[i, classes.columns.get_loc("golden")] = status_style(
             str(row["golden"])).css
         classes.iloc[i, classes.columns.get_loc(CROSS_HEADER)] = _cross_class(row)
+        if _text(row.get("segments")):
+            classes.iloc[i, classes.columns.get_loc("checkpoint segments")] = status_style(
+                str(row["segments"])).css
     return classes
 
 
@@ -127,10 +160,9 @@ def _matrix_cell(row: Any) -> str:
     golden = status_label(str(row["golden"]), row)
     if row["cross role"] != "follower":
         return golden
-    verdict = "within" if row["cross within tol"] == "yes" else "OUTSIDE"
     partner = str(row["cross partner"]).split("/", 1)[-1]
     return (f"{golden} \u00b7 {_fmt(row['cross max rel diff'], '.2g')} from {partner} "
-            f"({verdict} rtol {_fmt(row['cross rtol'], 'g')})")
+            f"({_cross_verdict(row)})")
 
 
 def _rank(status: str) -> int:
@@ -147,7 +179,7 @@ def _matrix_cells(summary: pd.DataFrame) -> tuple[dict[str, str], dict[str, dict
         name = f"{row['tutorial']} ({variant})" if variant else str(row["tutorial"])
         text = _matrix_cell(row)
         text = f"{row['device']}: {text}" if several else text
-        outside = row["cross role"] == "follower" and row["cross within tol"] != "yes"
+        outside = cross_outside(row)
         cells.setdefault(name, {}).setdefault(str(row["framework"]), []).append(
             (str(row["golden"]), outside, text))
     present = set(summary["framework"])

@@ -7,10 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from harness.compare import worst_ratio
 from harness.golden import GoldenStore, record_command
 from harness.registry import Registry
-from harness.report._display import plain_text
-from harness.report._messages import comparison_lines
+from harness.report._display import cross_outside, plain_text
+from harness.report._messages import comparison_lines, worst_text
 from harness.report._plots import Mark
 from harness.report._runs import CROSS_DIR, RunSet
 from harness.report._status import STATUSES, failure_status, golden_status, status_style
@@ -70,7 +71,8 @@ def _failure(status: str, port: str, device: str, headline: str, detail: str,
 
 def _golden_failures(runs: RunSet, summary: pd.DataFrame, store: GoldenStore,
                      registry: Registry) -> list[Failure]:
-    """Runs that were made but left their golden (or could not be checked against it)."""
+    """Runs that were made but left their golden (their run or their checkpoint segments),
+    or could not be checked against it."""
     found = []
     for _, row in summary.iterrows():
         status, device = str(row["golden"]), str(row["device"])
@@ -79,17 +81,20 @@ def _golden_failures(runs: RunSet, summary: pd.DataFrame, store: GoldenStore,
             continue
         gold = golden_status(traj, store, registry)
         comp = gold.comparison
-        if comp is None or gold.golden_path is None:
+        if comp is None or gold.golden_path is None or comp.passed:
+            # refused, not comparable, or the run passed and its segments did not
             found.append(_failure(status, traj.port_id, device, str(row["golden note"]), ""))
             continue
-        detail = [*comparison_lines(comp, gold.golden_path),
+        worst = worst_ratio(comp, traj.outputs, gold.golden.outputs if gold.golden else None)
+        first = ("outputs differ" if comp.first_divergent_epoch is None
+                 else f"first divergent epoch {comp.first_divergent_epoch}")
+        detail = [*comparison_lines(comp, gold.golden_path, verbose=True, worst=worst),
                   f"Fix: `rnn-harness check {traj.port_id} --profile {traj.profile} --device "
                   f"{device}` reproduces it and writes the obtained files beside the golden; "
                   "if the numbers moved on purpose, re-record with "
                   f"`{record_command(traj.port_id, traj.profile)}` and say why in the commit."]
         found.append(_failure(status, traj.port_id, device,
-                              f"first divergent epoch {comp.first_divergent_epoch}, max rel "
-                              f"error {comp.max_rel_error:.2g}", "\n".join(detail),
+                              f"{first}, worst / tol {worst_text(worst)}", "\n".join(detail),
                               comp.first_divergent_epoch))
     return found
 
@@ -108,13 +113,13 @@ def _run_failures(runs: RunSet) -> list[Failure]:
 
 
 def _cross_failures(summary: pd.DataFrame) -> list[Failure]:
-    """Followers whose run from the reference's weights is outside the cross tolerance."""
+    """Followers whose run from the reference's weights is outside the cross tolerance,
+    where the reference kept its golden (else the reference is the port that moved)."""
     return [Failure(CROSS_OUTSIDE, "\u2716", "cross-outside", str(row["port"]),
                     str(row["device"]),
                     f"{row['cross max rel diff']:.2g} from {row['cross partner']} at epoch "
                     f"{row['cross at epoch']} (rtol {row['cross rtol']:g})", "")
-            for _, row in summary.iterrows()
-            if row["cross role"] == "follower" and row["cross within tol"] != "yes"]
+            for _, row in summary.iterrows() if cross_outside(row)]
 
 
 def failure_details(failures: list[Failure]) -> dict[str, list[Failure]]:

@@ -111,7 +111,13 @@ class Report:
 
 def build_report(runs: RunSet, store: GoldenStore, registry: Registry | None = None
                  ) -> Report:
-    """Build every table and figure (no files written)."""
+    """Build every table and figure (no files written); refused where no run succeeded."""
+    if not runs.runs:
+        raise UsageError(
+            "No run succeeded, so there is nothing to report.",
+            context={"failures": len(runs.failures), "profile": runs.profile},
+            details="\n".join(_failure_lines(runs)),
+            fix="fix the failures above (install the framework, set the corpus folder, ...).")
     registry = registry or default_registry()
     curves = trajectory_table(runs, store, registry)
     summary = summary_table(runs, store, registry)
@@ -156,12 +162,6 @@ def require_report_extra() -> None:
 def report_files(runs: RunSet, store: GoldenStore, out: str | Path,
                  registry: Registry | None = None) -> dict[str, Path]:
     """Build the report from ``runs`` and write it into ``out``; returns the paths written."""
-    if not runs.runs:
-        raise UsageError(
-            "No run succeeded, so there is nothing to report.",
-            context={"failures": len(runs.failures), "profile": runs.profile},
-            details="\n".join(_failure_lines(runs)),
-            fix="fix the failures above (install the framework, set the corpus folder, ...).")
     return write_report(build_report(runs, store, registry), out)
 
 

@@ -18,6 +18,7 @@ from harness.report._status import (
     failed_run_golden,
     failure_status,
     golden_status,
+    status_style,
 )
 
 if TYPE_CHECKING:
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
 SUMMARY_COLUMNS = (
     "tutorial", "port", "device", "framework", "variant", "version", "profile", "epochs",
     "metric", "final", "golden", "golden first divergent epoch", "golden max rel err",
-    "golden note", "cross role", "cross partner", "cross max rel diff", "cross at epoch",
+    "golden note", "segments", "segments failed", "segments run", "segments first",
+    "cross role", "cross partner", "cross max rel diff", "cross at epoch",
     "cross rtol", "cross within tol", "s/epoch", "items/s", "item")
 CURVE_COLUMNS = ("tutorial", "port", "framework", "variant", "device", "kind", "metric",
                  "epoch", "value")
@@ -34,7 +36,21 @@ CURVE_COLUMNS = ("tutorial", "port", "framework", "variant", "device", "kind", "
 CONTINUATIONS = "predictions"
 
 
-def _cross_columns(runs: RunSet, traj: Trajectory, registry: Registry) -> dict[str, Any]:
+#: "cross within tol" where the reference's own run left its golden: the distance is the
+#: reference's move, not the follower's, and is not judged (the reference is blamed).
+NOT_JUDGED = "not judged"
+
+
+def _reference_moved(runs: RunSet, follower: Trajectory, store: GoldenStore,
+                     registry: Registry) -> bool:
+    """Whether the follower's reference run failed its own golden check."""
+    reference = runs.run(follower.meta["reference_port"], follower.meta["device"])
+    return reference is not None and status_style(
+        golden_status(reference, store, registry).status).failing
+
+
+def _cross_columns(runs: RunSet, traj: Trajectory, registry: Registry,
+                   store: GoldenStore) -> dict[str, Any]:
     device = traj.meta["device"]
     follower = runs.transfer(traj.port_id, device) or next(
         (t for t in runs.transferred if t.meta.get("reference_port") == traj.port_id
@@ -47,10 +63,21 @@ def _cross_columns(runs: RunSet, traj: Trajectory, registry: Registry) -> dict[s
     is_follower = follower.port_id == traj.port_id
     partner = follower.meta["reference_port"] if is_follower else follower.port_id
     worst = max(comp.metrics, key=lambda m: m.max_rel_error)
+    within = "yes" if comp.passed else (
+        NOT_JUDGED if _reference_moved(runs, follower, store, registry) else "NO")
     return {"cross role": "follower" if is_follower else "reference", "cross partner": partner,
             "cross max rel diff": worst.max_rel_error, "cross at epoch": worst.worst_epoch,
-            "cross rtol": worst.tolerance.rtol,
-            "cross within tol": "yes" if comp.passed else "NO"}
+            "cross rtol": worst.tolerance.rtol, "cross within tol": within}
+
+
+def _segments_columns(segments: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The check's segment verdict (``harness.check.segments_summary``) as columns."""
+    if not segments:
+        return {"segments": "", "segments failed": None, "segments run": None,
+                "segments first": ""}
+    return {"segments": str(segments.get("status", "")),
+            "segments failed": segments.get("failed"), "segments run": segments.get("segments"),
+            "segments first": str(segments.get("first") or "")}
 
 
 def _throughput(traj: Trajectory) -> tuple[float, float]:
@@ -81,7 +108,8 @@ def summary_row(runs: RunSet, traj: Trajectory, store: GoldenStore, registry: Re
         "golden first divergent epoch": gold.first_divergent_epoch,
         "golden max rel err": gold.max_rel_error,
         "golden note": gold.note,
-        **_cross_columns(runs, traj, registry),
+        **_segments_columns(gold.segments),
+        **_cross_columns(runs, traj, registry, store),
         "s/epoch": seconds, "items/s": rate, "item": spec.items,
     }
 
@@ -118,7 +146,8 @@ def summary_table(runs: RunSet, store: GoldenStore, registry: Registry | None = 
     rows = [summary_row(runs, t, store, registry) for t in runs.runs]
     rows += _failure_rows(runs, registry)
     table = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
-    for column in ("epochs", "golden first divergent epoch", "cross at epoch"):
+    for column in ("epochs", "golden first divergent epoch", "cross at epoch",
+                   "segments failed", "segments run"):
         table[column] = table[column].astype("Int64")
     return table.sort_values(["tutorial", "port", "device"], kind="stable").reset_index(drop=True)
 

@@ -31,6 +31,9 @@ def test_one_percent_lr_drift_is_a_regression_naming_the_epoch(tmp_path, capsys)
     before = golden_bytes(tmp_path)
     assert run(["check", "fake/numpy", "--profile", "ci"], tmp_path, drifted_registry) == 1
     err = capsys.readouterr().err
+    assert "first divergent epoch 1" in err and "loss 4.0972636 vs golden 4.110564" in err
+    assert run(["check", "fake/numpy", "--profile", "ci", "-v"], tmp_path, drifted_registry) == 1
+    err = capsys.readouterr().err  # -v: the obtained-vs-expected table of every epoch
     assert "first divergent epoch 1" in err and "obtained" in err and "expected" in err
     after = {p: b for p, b in golden_bytes(tmp_path).items() if ".obtained." not in p.name}
     assert after == before

@@ -10,14 +10,17 @@ from dataclasses import replace
 import pytest
 
 from harness.golden import GoldenStore
-from harness.interface import replace_config
+from harness.interface import Tolerance, replace_config
 from harness.registry import PortEntry, Registry
 from harness.report import RunSet, collect_runs
 from tests.fakes import SPEC, FakeConfig, FakePort
 
 PAIR = ("fake/numpy", "fake/numpy-drift")
 #: the fake's spec with a throughput unit and a cross-framework config change (half the data)
-SPEC_STATED = replace(SPEC, items="samples", cross_config=lambda c: replace_config(c, n=8))
+#: the fake's spec with a cross-framework tolerance (the one rule the report judges pairs by)
+SPEC_CROSS = replace(SPEC, cross_framework={"default": Tolerance(rtol=1e-9)})
+SPEC_STATED = replace(SPEC_CROSS, items="samples",
+                      cross_config=lambda c: replace_config(c, n=8))
 
 
 def record_golden(store: GoldenStore, port_id: str, registry: Registry,
@@ -37,7 +40,7 @@ def stated_registry() -> Registry:
 def pair_registry() -> Registry:
     return Registry([PortEntry("fake", "numpy", "", "tests.fakes:FakePort"),
                      PortEntry("fake", "numpy", "drift", "tests.fakes:DriftedFakePort")],
-                    {"fake": "tests.fakes:SPEC"})
+                    {"fake": "tests.harness.report.conftest:SPEC_CROSS"})
 
 
 @pytest.fixture
@@ -91,7 +94,7 @@ def failing_registry(*, good: bool = False) -> Registry:
     return Registry([PortEntry("fake", "numpy", "", "tests.fakes:FakePort")]
                     + [PortEntry("fake", "numpy", v, "tests.fakes:FakePort" if good else target)
                        for v, target in bad.items()],
-                    {"fake": "tests.fakes:SPEC"})
+                    {"fake": "tests.harness.report.conftest:SPEC_CROSS"})
 
 
 @pytest.fixture

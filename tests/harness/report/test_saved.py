@@ -37,7 +37,7 @@ def three_framework_registry() -> Registry:
     return Registry([PortEntry("fake", "numpy", "", "tests.fakes:FakePort"),
                      PortEntry("fake", "fakemx", "", "tests.fakes:DriftedFakePort"),
                      PortEntry("fake", "fakejax", "", "tests.fakes:FakePort")],
-                    {"fake": "tests.fakes:SPEC"})
+                    {"fake": "tests.harness.report.conftest:SPEC_CROSS"})
 
 
 @pytest.fixture
