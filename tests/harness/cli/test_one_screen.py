@@ -199,7 +199,7 @@ def test_a_jax_port_skipped_beside_mxnet_names_its_tox_env(tmp_path, capsys, mon
 
 @pytest.mark.parametrize("argv", [
     ["check", "fake/numpy", "--seed", "3"],      # was read as --seeds 3
-    ["check", "fake/numpy", "--verb"],
+    ["check", "--all", "--no-seg"],              # was read as --no-segments
     ["record", "fake/numpy", "--segments"],      # was read as --segments-only
     ["report", "--all", "--prof", "ci"],
 ])
