@@ -261,7 +261,8 @@ def _segments_row(result: CheckResult, rows: list[Row], messages: list[str],
     req, verdicts = result.request, result.segments or ()
     failed = result.failed_segments
     if failed:
-        messages.append(segments_message(result, verbose=verbose))
+        shown = () if result.verdict is None else result.verdict.notes  # printed with the run
+        messages.append(segments_message(result, verbose=verbose, shown=shown))
     first = None if not failed else failed[0].divergence
     epochs = f"{len(verdicts)} x {verdicts[0].length}" if verdicts else "0"
     seconds = sum(v.seconds for v in verdicts) / max(len(verdicts), 1)

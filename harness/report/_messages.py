@@ -5,6 +5,7 @@ epoch's obtained-vs-expected table (formatting only; the numbers are ``harness.c
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from tabulate import tabulate
@@ -122,14 +123,16 @@ def regression_message(comp: Comparison, golden_path: object,
         "in the commit."])
 
 
-def segments_message(result: CheckResult, *, verbose: bool = False) -> str:
+def segments_message(result: CheckResult, *, verbose: bool = False,
+                     shown: Collection[str] = ()) -> str:
     """The failed checkpoint segments of ``result``: how many, the first one's first
-    divergence (``verbose``: every one's), the others' first divergent epochs, the fix."""
+    divergence (``verbose``: every one's), the others' first divergent epochs, their notes
+    but those already ``shown`` (the run's, where the same), the fix."""
     from harness.golden import record_segments_command
 
     req, failed = result.request, result.failed_segments
-    shown = failed if verbose else failed[:FIRST_SEGMENTS]
-    rest = [str(v.divergence.epoch) for v in failed[len(shown):] if v.divergence is not None]
+    named = failed if verbose else failed[:FIRST_SEGMENTS]
+    rest = [str(v.divergence.epoch) for v in failed[len(named):] if v.divergence is not None]
     more = (f"  and {len(rest)} more segment{'s' if len(rest) > 1 else ''} (first divergent "
             f"epochs: {', '.join(rest[:12])}{', ...' if len(rest) > 12 else ''})")
     every = "" if verbose else (f"; `{check_command(req.port_id, req.profile)} -v` lists "
@@ -137,8 +140,8 @@ def segments_message(result: CheckResult, *, verbose: bool = False) -> str:
     return "\n".join([
         f"Regression: {len(failed)} of {len(result.segments or ())} checkpoint segments of "
         f"{req.port_id} left their tolerance.",
-        *(f"  {v.describe()}" for v in shown), *([more] if rest else []),
-        *(f"  note: {n}" for n in result.segment_notes),
+        *(f"  {v.describe()}" for v in named), *([more] if rest else []),
+        *(f"  note: {n}" for n in result.segment_notes if n not in shown),
         f"Fix: if the change is a bug, fix it{every}. If the numbers moved on purpose, "
         f"re-record the tutorial golden and then `{record_segments_command(req.port_id)}`, "
         "and say why in the commit."])
