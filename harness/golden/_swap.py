@@ -64,6 +64,7 @@ def locked(folder: Path, ids: Ids) -> Iterator[None]:
         finally:
             _held[lock] -= 1
         return
+    created = _missing_folders(lock.parent)
     fd = _acquire(lock, folder, ids)
     _held[lock] = 1
     try:
@@ -74,6 +75,20 @@ def locked(folder: Path, ids: Ids) -> Iterator[None]:
         # gets the lock, that the path is gone or new, and starts again (see _acquire)
         lock.unlink(missing_ok=True)
         os.close(fd)
+        for made in created:  # a refused record leaves no empty port folder behind
+            try:
+                made.rmdir()
+            except OSError:  # not empty (a golden was written) or already gone
+                break
+
+
+def _missing_folders(path: Path) -> list[Path]:
+    """``path`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    while not path.exists() and path.parent != path:
+        missing.append(path)
+        path = path.parent
+    return missing
 
 
 def _acquire(lock: Path, folder: Path, ids: Ids) -> int:

@@ -148,6 +148,12 @@ def test_a_numerical_blow_up_in_the_loop_is_a_divergence_not_a_crash(tmp_path, c
     assert "bug in the port" not in captured.err
 
 
+def test_a_record_that_fails_leaves_no_empty_golden_folder(tmp_path, capsys):
+    crashing = partial(registry_of, crash="CrashingPort")
+    assert run(["record", "fake/numpy-crash", "--profile", "ci"], tmp_path, crashing) == 3
+    assert not (tmp_path / "fake" / "numpy-crash").exists()
+
+
 def test_exit_code_3_is_documented_in_help(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["check", "--help"])
