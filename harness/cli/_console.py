@@ -3,6 +3,7 @@ it stops on Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -28,12 +29,17 @@ if TYPE_CHECKING:
 
     from harness.sweep import Job, ResultFn
 
-# Wide enough for the tables when output goes to a file or CI log (rich assumes 80 there).
+# Wide enough for the tables when output goes to a file or CI log (rich assumes 80 there),
+# unless COLUMNS says how wide (rich reads it where no width is given).
 # No markup anywhere: what the CLI prints comes from data (port ids, paths, messages naming
 # an extra like rnn-harness[torch]), and rich would eat anything in square brackets.
-out = Console(highlight=False, markup=False, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False, markup=False,
-              width=None if sys.stderr.isatty() else 160)
+def _width(stream: object) -> int | None:
+    tty = getattr(stream, "isatty", lambda: False)()
+    return None if tty or os.environ.get("COLUMNS", "").isdigit() else 160
+
+
+out = Console(highlight=False, markup=False, width=_width(sys.stdout))
+err = Console(stderr=True, highlight=False, markup=False, width=_width(sys.stderr))
 
 
 def progress_bar_columns() -> tuple[ProgressColumn, ...]:

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 import re
+import subprocess
+import sys
 from dataclasses import replace
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,6 +30,7 @@ from tests.harness.cli.faulty_ports import registry_of
 from tests.harness.test_calibrate import Toy32
 
 TOY = "tests.harness.test_calibrate:TOY_SPEC"
+REPO = Path(__file__).resolve().parents[3]
 
 
 class DriftToy(Toy32):
@@ -175,6 +180,23 @@ def test_port_ids_are_whole_in_an_80_column_terminal(tmp_path, capsys, monkeypat
     assert max(len(line) for line in table.splitlines()) <= 80, table
     for port in ("fake/numpy", "fake/numpy-concise-a", "fake/numpy-concise-b"):
         assert re.search(rf"│ {re.escape(port)} +│", table), table
+
+
+def test_columns_sets_the_width_where_output_is_not_a_terminal(tmp_path):
+    """``COLUMNS=80 rnn-harness check ... | less``: the table fits 80 columns, ids whole."""
+    ports = partial(registry_of, **LONG)
+    assert run(["record", "--all", "--profile", "ci", "--workers", "1"], tmp_path, ports) == 0
+    child = ("import sys; from functools import partial; from harness.cli import main; "
+             "from tests.harness.cli.faulty_ports import registry_of; "
+             f"sys.exit(main(['check', '--all', '--profile', 'ci', '--workers', '1', "
+             f"'--golden-dir', {str(tmp_path)!r}], registry_factory=partial(registry_of, "
+             f"**{LONG!r})))")
+    env = {**os.environ, "COLUMNS": "80", "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", child], env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert max(len(line) for line in done.stdout.splitlines()) <= 80, done.stdout
+    assert "fake/numpy-concise-b" in done.stdout
 
 
 def test_a_jax_port_skipped_beside_mxnet_names_its_tox_env(tmp_path, capsys, monkeypatch):
