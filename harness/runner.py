@@ -27,6 +27,7 @@ from harness.backends import parse_device
 from harness.errors import DivergenceError, HarnessError, PortCrashError, UsageError
 from harness.interface import (
     EpochRecord,
+    Loop,
     Port,
     Segment,
     SpecPort,
@@ -319,10 +320,14 @@ def run_segment(port_id: str, config: Any, seed: int, segment: Segment, *,
 def run_segments(port_id: str, config: Any, seed: int, segments: Sequence[Segment], *,
                  device: str = "cpu", registry: Registry | None = None,
                  params: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] | None = None,
-                 step_limit: int | None = None) -> Iterator[tuple[Columns, Columns]]:
+                 step_limit: int | None = None,
+                 after_restore: Callable[[Loop], None] | None = None
+                 ) -> Iterator[tuple[Columns, Columns]]:
     """``run_segment`` for each segment, on one port built once: each segment restores its
     checkpoint into it (a restore replaces the whole training state, so this equals a
-    fresh port per segment, and saves a build per segment)."""
+    fresh port per segment, and saves a build per segment). ``after_restore`` may change
+    the restored schedule state (calibration's lr change where the schedule keeps its
+    learning rate in ``Loop.extra``)."""
     port = build_port(port_id, config, seed, device=device, registry=registry,
                       max_steps=step_limit)
     assert port.loop is not None
@@ -331,6 +336,8 @@ def run_segments(port_id: str, config: Any, seed: int, segments: Sequence[Segmen
         port.restore(segment.checkpoint)
         if params is not None:
             port.set_params(params(port.get_params()))
+        if after_restore is not None:
+            after_restore(port.loop)
         yield _train_epochs(port, segment.length)
 
 
