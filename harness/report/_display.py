@@ -60,11 +60,12 @@ def golden_cell(row: Any) -> str:
     note = _text(row["golden note"])
     label = status_label(status, row)
     # a regression's or divergence's reason is its epoch; the detail is under Failures. A
-    # regression in the checkpoint segments alone has no epoch of the run: its note names
-    # the first divergent segment (harness.check's verdict, as `check` prints it)
-    segments_only = status == "REGRESSION" and _missing(row.get("golden first divergent epoch"))
-    return f"{label}: {note}" if note and (
-        status not in ("pass", "REGRESSION", "DIVERGED") or segments_only) else label
+    # failure of the checkpoint segments alone (the run passed) is shown in their column
+    if _text(row.get("segments")) not in ("", "pass") and str(row.get("golden")) == _text(
+            row.get("segments")) and _missing(row.get("golden first divergent epoch")):
+        return f"{label} in its checkpoint segments"
+    return f"{label}: {note}" if note and status not in ("pass", "REGRESSION",
+                                                         "DIVERGED") else label
 
 
 def cross_outside(row: Any) -> bool:

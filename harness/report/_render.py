@@ -85,10 +85,14 @@ table td.cross-outside:not(.pass):not(.regression):not(.diverged):not(.error) {
 NOTES = (
     "golden: the run against its golden under the spec's tolerance (first divergent epoch "
     "and max relative error; epochs past a tolerance's horizon are reported, not gated). "
-    "cross-framework: each follower framework's port trained from the initial weights of "
-    f"the reference framework's port ({REFERENCE_FRAMEWORK}), against that port's own run: "
-    "max relative trajectory difference over the gated epochs, the epoch where it is "
-    "reached, and the spec's cross_framework tolerance. s/epoch: mean wall time per epoch; "
+    "checkpoint segments: the check's replay of the tutorial golden's checkpoint segments "
+    "(how many of them failed, and the first one's first divergence), as `rnn-harness "
+    "check` judges them. cross-framework: each follower framework's port trained from the "
+    f"initial weights of the reference framework's port ({REFERENCE_FRAMEWORK}), against "
+    "that port's own run: max relative trajectory difference over the gated epochs, the "
+    "epoch where it is reached, and the spec's cross_framework tolerance; not judged where "
+    "the reference's own run left its golden (the reference is the port that moved). "
+    "s/epoch: mean wall time per epoch; "
     "throughput over the whole run (first epoch included)."
 )
 @dataclass(frozen=True)

@@ -77,6 +77,8 @@ def test_checkpoint_segments_have_their_own_cell(runs, store, registry):
     shown = display_summary(summary_table(runs, store, registry)).set_index("port")
     cell = shown.loc["fake/numpy", "checkpoint segments"]
     assert cell.startswith("\u2716 REGRESSION 3 of 12: first divergent: segment from epoch 100")
+    # the run passed: the golden status says where it failed, the cell above says how
+    assert shown.loc["fake/numpy", "golden"] == "\u2716 REGRESSION in its checkpoint segments"
     run.meta["segments_check"] = {"status": "pass", "segments": 12, "failed": 0, "first": "",
                                   "start": None}
     md = render_markdown(build_report(runs, store, registry))
