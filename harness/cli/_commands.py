@@ -271,7 +271,8 @@ def cmd_report(args: argparse.Namespace, registry: Registry) -> int:
     else:
         selection = _select(args, registry, args.all or not args.ports)
         for port_id in selection.skipped:
-            err.print(f"skipped {port_id}: its framework is not installed")
+            err.print(f"skipped {port_id}: its framework is not installed here; "
+                      f"{install_hint(registry.get(port_id).framework)}")
         runs = _gating.collect_ports(args, registry, selection.ports, _store(args),
                                      logged_progress_bar)
         runs.command = _report_command(args)

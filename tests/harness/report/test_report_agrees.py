@@ -83,3 +83,26 @@ def test_checkpoint_segments_have_their_own_cell(runs, store, registry):
                                   "start": None}
     md = render_markdown(build_report(runs, store, registry))
     assert "checkpoint segments" in md and "\u2714 pass (12)" in md
+
+
+def test_a_port_the_report_skips_names_the_fix_that_works_here(tmp_path, capsys, monkeypatch):
+    from harness import backends
+    from harness import registry as registry_mod
+    from harness.registry import PortEntry, Registry
+
+    here = {"numpy", "mxnet"}  # JAX cannot join an env that has MXNet
+    monkeypatch.setattr(backends, "framework_available", lambda fw: fw in here)
+    monkeypatch.setattr(registry_mod, "framework_available", lambda fw: fw in here)
+
+    def with_jax() -> Registry:
+        return Registry([PortEntry("fake", "numpy", "", "tests.fakes:FakePort"),
+                         PortEntry("fake", "jax", "", "tests.fakes:FakePort")],
+                        {"fake": "tests.harness.report.conftest:SPEC_CROSS"})
+
+    record_golden(GoldenStore(tmp_path / "golden"), "fake/numpy", with_jax())
+    argv = ["report", "--all", "--workers", "1", "--golden-dir", str(tmp_path / "golden"),
+            "--out", str(tmp_path / "out")]
+    assert main(argv, registry_factory=with_jax) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "skipped fake/jax" in err
+    assert "needs the jax tox env (JAX cannot share an environment with MXNet)" in err
