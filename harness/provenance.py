@@ -25,6 +25,26 @@ KERNEL_ENV = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "MKL
               "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "OPENBLAS_CORETYPE",
               "NPY_DISABLE_CPU_FEATURES", "XLA_FLAGS", "JAX_DEFAULT_MATMUL_PRECISION",
               "JAX_ENABLE_X64")
+#: The kernel variants this CPU can be forced into (docs/machines.md): name -> (environment,
+#: frameworks whose kernels it changes, what a run's provenance shows when it took effect:
+#: (dotted key, value) or None). ``numpy-no-avx512``'s environment depends on numpy's
+#: dispatch targets here (``NPY_DISABLE_CPU_FEATURES``; ``harness.calibrate.variant_env``).
+KERNEL_VARIANTS: dict[str, tuple[dict[str, str], tuple[str, ...], tuple[str, str] | None]] = {
+    "aten-avx2": ({"ATEN_CPU_CAPABILITY": "avx2"}, ("torch",), ("torch.cpu_capability", "AVX2")),
+    "aten-default": ({"ATEN_CPU_CAPABILITY": "default"}, ("torch",),
+                     ("torch.cpu_capability", "DEFAULT")),
+    "mkl-compatible": ({"MKL_CBWR": "COMPATIBLE"}, ("torch",), None),
+    "onednn-avx2": ({"ONEDNN_MAX_CPU_ISA": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2"},
+                    ("torch", "mxnet"), None),
+    "openblas-haswell": ({"OPENBLAS_CORETYPE": "Haswell"}, ("torch", "mxnet", "jax"),
+                         ("numpy.blas.core", "Haswell")),
+    # MXNet's own OpenBLAS 0.3.13 has no SkylakeX kernels (it runs Haswell's then): numpy's
+    "openblas-skylakex": ({"OPENBLAS_CORETYPE": "SkylakeX"}, ("mxnet",),
+                          ("numpy.blas.core", "SkylakeX")),
+    "numpy-no-avx512": ({}, ("torch", "mxnet", "jax"), None),
+    "xla-avx2": ({"XLA_FLAGS": "--xla_cpu_max_isa=AVX2"}, ("jax",), None),
+    "xla-sse4_2": ({"XLA_FLAGS": "--xla_cpu_max_isa=SSE4_2"}, ("jax",), None),
+}
 #: The CPU flags (``/proc/cpuinfo``) that pick the vector kernels of these libraries.
 CPU_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
              "avx512_vnni", "avx512_bf16", "amx_tile")

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from harness.calibrate._text import _describe, _pct, _sci, _signal, _str, _table, _today
+from harness.calibrate._variants import run_variant, took_effect
 from harness.compare import _leaves, _number, compare_metric
 from harness.errors import UsageError
 from harness.interface import Params, Segment, SegmentPlan, Tolerance, Trajectory
@@ -47,13 +48,33 @@ class Quantity:
     noise_passes: bool
     caught: int
     runs: int = 1
+    #: per kernel variant trained (``calibrate(variants=...)``): (name, relative and
+    #: absolute difference from the reference, within the spec's tolerance)
+    variants: tuple[tuple[str, float, float, bool], ...] = ()
+
+    @property
+    def variant_noise(self) -> tuple[str, tuple[float, float]] | None:
+        """The kernel variant that moves it most (in the column its tolerance uses), and
+        its (relative, absolute) difference; None where no variant was trained."""
+        if not self.variants:
+            return None
+        col = 1 if self.absolute else 0
+        name, rel, ab, _ = max(self.variants, key=lambda v: (v[1 + col], v[2 - col]))
+        return name, (rel, ab)
+
+    @property
+    def failing_variant(self) -> str | None:
+        """The variant with the largest noise among those the spec's tolerance fails."""
+        failed = [v for v in self.variants if not v[3]]
+        col = 1 if self.absolute else 0
+        return max(failed, key=lambda v: v[1 + col])[0] if failed else None
 
     @property
     def exact(self) -> bool:
         """No noise at all, and the spec wants none (rtol and atol 0)."""
         tol = self.tolerance
         return (self.noise == (0.0, 0.0) and tol is not None and tol.rtol == 0
-                and tol.atol == 0)
+                and tol.atol == 0 and all(v[1:3] == (0.0, 0.0) for v in self.variants))
 
     @property
     def verdict(self) -> str:
@@ -63,6 +84,8 @@ class Quantity:
             return "exact"
         if not self.noise_passes:
             return "TOO TIGHT: the noise fails it"
+        if self.failing_variant is not None:
+            return f"TOO TIGHT: {self.failing_variant} fails it"
         if self.signal == (0.0, 0.0) and self.caught == 0:
             return "unmoved by the lr change"
         if self.caught == 0:
@@ -70,12 +93,16 @@ class Quantity:
         return "ok"
 
     def row(self) -> tuple[str, ...]:
-        """Its table row: name, noise, signal, the spec's tolerance, caught, verdict."""
+        """Its table row: name, noise, the variants' largest noise (where trained), signal,
+        the spec's tolerance, caught, verdict."""
         col = 1 if self.absolute else 0
         name = self.key if self.kind in ("figure", "observable", "output") else (
             f"{self.kind} {self.key}")
         unit = " abs" if col else ""
-        return (name, _sci(self.noise[col]) + unit, _sci(self.signal[col]) + unit,
+        worst = self.variant_noise
+        across = () if worst is None else (_sci(worst[1][col]) + unit + (
+            f" ({worst[0]})" if worst[1][col] else ""),)
+        return (name, _sci(self.noise[col]) + unit, *across, _sci(self.signal[col]) + unit,
                 _describe(self.tolerance), f"{self.caught}/{self.runs}", self.verdict)
 
     @property
@@ -85,7 +112,8 @@ class Quantity:
         tol = self.tolerance
         if tol is not None and tol.rtol == 0 and tol.atol > 0:
             return True
-        return not all(math.isfinite(v) for v in (self.noise[0], self.signal[0]))
+        return not all(math.isfinite(v) for v in (self.noise[0], self.signal[0],
+                                                   *(v[1] for v in self.variants)))
 
 
 @dataclass(frozen=True)
@@ -98,6 +126,10 @@ class Calibration:
     lr_change: float
     quantities: tuple[Quantity, ...]
     date: str
+    #: the kernel variants trained (each in a child process), and those of them whose
+    #: run's provenance shows they did not take effect on this machine
+    variants: tuple[str, ...] = ()
+    inert: tuple[str, ...] = ()
 
     def quantity(self, key: str) -> Quantity:
         return next(q for q in self.quantities if q.key == key)
@@ -105,17 +137,27 @@ class Calibration:
     def summary(self) -> str:
         gated = [q for q in self.quantities if q.tolerance is not None]
         bad = [q.key for q in gated if q.verdict not in ("ok", "exact")]
-        return (f"{len(gated)} of {len(self.quantities)} quantities gated at {self.profile}; "
+        noise = "the noise (1 ulp and kernel variants)" if self.variants else "the noise"
+        text = (f"{len(gated)} of {len(self.quantities)} quantities gated at {self.profile}; "
                 + (f"tolerance to revisit: {', '.join(bad)}" if bad else
-                   "each absorbs the noise and catches the signal, or is exact"))
+                   f"each absorbs {noise} and catches the signal, or is exact"))
+        if self.variants:
+            text += f"\nkernel variants trained: {', '.join(self.variants)}"
+        if self.inert:
+            text += (f"; not in effect on this machine (its run shows the default kernels): "
+                     f"{', '.join(self.inert)}")
+        return text
 
     def block(self) -> str:
         """The proposed tolerance table, Python source that evaluates to a dict of
         ``Tolerance``."""
         where = f"{self.port_id} {self.profile}, {self.date}"
-        head = (f"# rnn-harness calibrate {self.port_id} --profile {self.profile}: 1-ulp "
-                f"noise vs {self.lr_field} +{_pct(self.lr_change)} ({self.date}); paste into "
-                f"the spec's tolerances\n# (or its profile_tolerances[{_str(self.profile)}])\n")
+        noise = "kernel variants' and 1-ulp noise" if self.variants else "1-ulp noise"
+        flag = " --variants" if self.variants else ""
+        head = (f"# rnn-harness calibrate {self.port_id} --profile {self.profile}{flag}: "
+                f"{noise} vs {self.lr_field} +{_pct(self.lr_change)} ({self.date}); paste "
+                f"into the spec's tolerances\n# (or its profile_tolerances"
+                f"[{_str(self.profile)}])\n")
         return head + _table(self.quantities, _signal(self.lr_field, self.lr_change), where,
                              indent="")
 
@@ -224,10 +266,15 @@ def _seeded_params(port_id: str, config: Any, seed: int, device: str, registry: 
 
 def calibrate(port_id: str, profile: str, *, lr_change: float = 0.001, lr_field: str = "lr",
               device: str = "cpu", registry: Registry | None = None,
-              progress: ProgressFn | None = None) -> Calibration:
+              progress: ProgressFn | None = None,
+              variants: Mapping[str, Mapping[str, str]] | None = None) -> Calibration:
     """Train ``port_id``'s ``profile`` run as specified, from 1-ulp-nudged initial weights,
     and with ``lr_field`` scaled by ``1 + lr_change``; measure every figure, epoch
-    observable and output of the nudged and the scaled run against the first."""
+    observable and output of the nudged and the scaled run against the first.
+
+    ``variants`` (name -> environment, e.g. ``variants_for(framework)``): also train the
+    run as specified once per kernel variant, each in a child process under its
+    environment, and measure each against the first as the noise is measured."""
     registry = registry or default_registry()
     spec = registry.spec(registry.get(port_id).tutorial)
     config = spec.profile(profile)
@@ -247,7 +294,29 @@ def calibrate(port_id: str, profile: str, *, lr_change: float = 0.001, lr_field:
                   for key, kind, tol in columns]
     quantities += [_output(name, output_tolerance(table, name), nudged, faster, base)
                    for name in base.outputs]
-    return Calibration(port_id, profile, lr_field, lr_change, tuple(quantities), _today())
+    trained = {name: run_variant(port_id, profile, name, env, device=device,
+                                 registry=registry) for name, env in (variants or {}).items()}
+    quantities = [_with_variants(q, trained, base) for q in quantities]
+    inert = tuple(name for name, run in trained.items()
+                  if took_effect(name, run.meta.get("provenance") or {}) is False)
+    return Calibration(port_id, profile, lr_field, lr_change, tuple(quantities), _today(),
+                       tuple(trained), inert)
+
+
+def _with_variants(q: Quantity, trained: Mapping[str, Trajectory], base: Trajectory
+                   ) -> Quantity:
+    """``q`` with each variant run's difference from ``base``, as its noise is measured."""
+    if not trained:
+        return q
+    rows = []
+    for name, run in trained.items():
+        if q.kind == "output":
+            name_ = q.key.removeprefix("output:")
+            diff = _output_diff(run.outputs.get(name_), base.outputs[name_], q.tolerance)
+        else:
+            diff = _against(q.key, run.metrics, base.metrics, q.tolerance)
+        rows.append((name, *diff))
+    return dataclasses.replace(q, variants=tuple(rows))
 
 
 def _column(key: str, kind: str, tol: Tolerance | None,

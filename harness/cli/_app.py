@@ -180,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "quantity without noise under a zero tolerance is exact. Writes nothing.",
                        epilog="examples:\n  rnn-harness calibrate elman_sine/torch --profile ci\n"
                        "  rnn-harness calibrate elman_sine/torch --segments\n"
+                       "  rnn-harness calibrate elman_sine/torch --profile ci --variants\n"
                        "  rnn-harness calibrate sin_cos/mxnet --profile ci --lr-change 0.01")
     _add_run_options(p)
     p.add_argument("--lr-change", type=float, default=0.001, metavar="FRACTION",
@@ -190,6 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--segments", action="store_true",
                    help="calibrate the tutorial golden's stored checkpoint segments (per "
                    "epoch and per step) instead of the --profile run")
+    p.add_argument("--variants", action="store_true",
+                   help="also train the run once per kernel variant of the port's framework "
+                   "that this CPU can be forced into (ATEN_CPU_CAPABILITY, MKL_CBWR, "
+                   "OPENBLAS_CORETYPE, oneDNN's and XLA's ISA limits; docs/machines.md), each "
+                   "in a child process; its noise counts beside the 1-ulp noise")
     p.set_defaults(func=cmd_calibrate)
     p = sub.add_parser("report", help="train and write the cross-framework comparison report",
                        formatter_class=fmt, conflict_handler="resolve",

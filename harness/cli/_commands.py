@@ -210,7 +210,7 @@ def _nothing_checked(args: argparse.Namespace, selection: Selection,
 
 
 def cmd_calibrate(args: argparse.Namespace, registry: Registry) -> int:
-    from harness.calibrate import calibrate, calibrate_stored_segments, with_field
+    from harness.calibrate import calibrate, calibrate_stored_segments, variants_for, with_field
     from harness.check import golden_threads
     from harness.seeding import override_threads
 
@@ -219,6 +219,10 @@ def cmd_calibrate(args: argparse.Namespace, registry: Registry) -> int:
         raise UsageError("--lr-change must lie between 0 and 1 (a fraction of the lr).",
                          context={"--lr-change": args.lr_change},
                          fix="e.g. --lr-change 0.001 for +0.1 %.")
+    if args.variants and args.segments:
+        raise UsageError("--variants trains the --profile run under each kernel variant; "
+                         "it does not replay segments.", context={"--segments": True},
+                         fix="drop one: `calibrate PORT --profile ci --variants`.")
     profile = SEGMENT_PROFILE if args.segments else args.profile
     requests = [resolve(p, profile, device=args.device, golden_dir=args.golden_dir,
                         registry=registry) for p in ports]
@@ -234,8 +238,11 @@ def cmd_calibrate(args: argparse.Namespace, registry: Registry) -> int:
                    if args.segments else
                    calibrate(req.port_id, profile, lr_change=args.lr_change,
                              lr_field=args.lr_field, device=args.device, registry=registry,
-                             progress=bar))
-        table = Table("quantity", "noise (1 ulp)", f"signal ({args.lr_field} "
+                             progress=bar, variants=variants_for(
+                                 registry.get(req.port_id).framework) if args.variants
+                             else None))
+        across = ("noise (kernel variants)",) if args.variants else ()
+        table = Table("quantity", "noise (1 ulp)", *across, f"signal ({args.lr_field} "
                       f"+{args.lr_change:.3g})", "spec tolerance", "caught", "verdict",
                       title=f"tolerance calibration: {req.port_id} ({what}), max difference")
         for q in cal.quantities:
