@@ -89,7 +89,8 @@ def run_mutated(tmp_path, port_id, rel_file, old, new):
     target.write_text(text.replace(old, new))
     # the mutated copy first, then this checkout's harness (not whichever one is installed)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
-    cmd = [sys.executable, "-m", "harness", "check", port_id, "--profile", "ci",
+    # -v: every failed segment is named (by default only the first, on one screen)
+    cmd = [sys.executable, "-m", "harness", "check", port_id, "--profile", "ci", "-v",
            "--golden-dir", str(tmp_path / "golden")]
     # only the checked port's goldens: char_rnn's checkpoints make the whole store ~100 MB
     tutorial, port = port_id.split("/")
