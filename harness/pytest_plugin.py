@@ -148,9 +148,10 @@ class GoldenCheck:
     runs (the golden's seed and thread count, the profile's run, every checkpoint segment),
     so a test and ``rnn-harness check`` judge alike."""
 
-    def __init__(self, update: bool, golden_dir: Path, registry: Registry, nodeid: str = ""):
+    def __init__(self, update: bool, golden_dir: Path, registry: Registry, nodeid: str = "",
+                 verbosity: int = 0):
         self.update, self.golden_dir, self.registry = update, golden_dir, registry
-        self.nodeid = nodeid
+        self.nodeid, self.verbosity = nodeid, verbosity
 
     def _request(self, port_id: str, profile: str, device: str = "cpu") -> GateRequest:
         req = resolve(port_id, profile, device=device, golden_dir=self.golden_dir,
@@ -200,7 +201,9 @@ class GoldenCheck:
         if not result.passed:
             from harness.report import check_message
 
-            pytest.fail(self._fix_for_pytest(check_message(result), req), pytrace=False)
+            verbose = self.verbosity > 0  # pytest -v: the per-quantity tables too
+            pytest.fail(self._fix_for_pytest(check_message(result, verbose=verbose), req),
+                        pytrace=False)
         return result
 
     def _retold(self, exc: GoldenError, req: GateRequest) -> NoReturn:
@@ -262,4 +265,5 @@ def golden_check(request: pytest.FixtureRequest, golden_dir: Path,
     change is reviewed before it is committed.
     """
     return GoldenCheck(bool(request.config.getoption("--update-golden")), golden_dir,
-                       harness_registry, request.node.nodeid)
+                       harness_registry, request.node.nodeid,
+                       request.config.getoption("verbose"))

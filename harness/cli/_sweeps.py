@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
+from harness.backends import install_hint
 from harness.cli._console import err, out, sweep_progress
 from harness.cli._gating import error_detail, error_row
 from harness.errors import EXIT_REGRESSION, EXIT_USAGE, HarnessError, UsageError
@@ -90,7 +91,7 @@ def check_envelopes(args: argparse.Namespace, registry: Registry, store: GoldenS
             worst = max(worst, res.exit_code)
     for port_id in selection.skipped:
         fw = registry.get(port_id).framework
-        table.add_row(port_id, args.profile, f"skipped (pip install 'rnn-harness[{fw}]')",
+        table.add_row(port_id, args.profile, f"skipped ({install_hint(fw)})",
                       *[""] * 5)
     out.print(table)
     for detail, ids in errors.items():

@@ -73,7 +73,8 @@ def within(obtained: np.ndarray, expected: np.ndarray, tol: Tolerance) -> np.nda
     a, b = np.asarray(obtained, dtype=np.float64), np.asarray(expected, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         close = np.abs(a - b) <= tol.atol + tol.rtol * np.maximum(np.abs(a), np.abs(b))
-    return close | ((a == b) & np.isinf(a))
+    # |inf - x| <= rtol * inf would pass: an infinity is close only to the same infinity
+    return (close & np.isfinite(a) & np.isfinite(b)) | ((a == b) & np.isinf(a))
 
 
 def relative_error(obtained: np.ndarray, expected: np.ndarray) -> np.ndarray:

@@ -60,3 +60,12 @@ def test_format_pair_of_neighbouring_floats_differs():
     b = float(np.nextafter(a, 20.0))
     got, want = format_pair(a, b)
     assert got != want and float(got) == a and float(want) == b
+
+
+def test_an_infinity_is_close_only_to_the_same_infinity():
+    from harness.interface import Tolerance, within
+
+    tol = Tolerance(rtol=0.1)  # |inf - 1| <= 0.1 * inf would hold: it must not pass
+    got = within(np.array([np.inf, np.inf, -np.inf, 1.0]), np.array([1.0, np.inf, np.inf, 1.0]),
+                 tol)
+    assert got.tolist() == [False, True, False, True]

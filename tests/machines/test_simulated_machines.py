@@ -86,16 +86,19 @@ def in_force(python: str, framework: str, env: dict[str, str]) -> dict:
 
 
 def max_rel_errors(table: str) -> dict[tuple[str, str], float]:
-    """(port, row: 'ci' or 'tutorial segments') -> the check table's "max rel err"."""
+    """(port, row: 'ci' or 'tutorial segments') -> the check table's "worst / tol": the
+    largest error as a multiple of its tolerance (a passing segment row that reads
+    '<= 1' is left out: it passed, by less than its tolerance)."""
     out, header = {}, None
     for line in table.splitlines():
         bar = "│" if "│" in line else "┃"  # rich's body and header rules
         cells = [c.strip() for c in line.strip().strip("│┃").split(bar)]
-        if "max rel err" in cells:
+        if "worst / tol" in cells:
             header = cells
         elif header and len(cells) == len(header) and "/" in cells[0]:
-            value = cells[header.index("max rel err")]
-            out[(cells[0], cells[header.index("profile")])] = float(value) if value else 0.0
+            value = cells[header.index("worst / tol")].split()
+            if value and not value[0].startswith("<"):
+                out[(cells[0], cells[header.index("profile")])] = float(value[0])
     return out
 
 
