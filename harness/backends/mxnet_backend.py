@@ -89,8 +89,8 @@ def _data(value: Any) -> Any:
 
 def global_norm(tensors: list[Any]) -> float:
     """sqrt of the sum of squares of every element, in float64 (an observable: read-only);
-    one host sync for all tensors."""
-    sums = [mx.nd.sum(mx.nd.square(_nd(t).astype("float64"))) for t in tensors]
+    one host sync for all tensors. A float64 array is squared as it is (no copy first)."""
+    sums = [mx.nd.sum(mx.nd.square(_nd(t).astype("float64", copy=False))) for t in tensors]
     total = mx.nd.add_n(*sums) if len(sums) > 1 else sums[0]
     return math.sqrt(float(total.asscalar()))
 
@@ -111,6 +111,172 @@ def distance(before: list[Any], after: list[Any]) -> float:
     diffs = [_nd(a).astype("float64") - _nd(b).astype("float64")
              for a, b in zip(after, before, strict=True)]
     return global_norm(diffs)
+
+
+# -- observables of many steps at once: the observer's fast path (issue 22) ----------------
+#: Bytes of step copies one tape holds before the observer measures them.
+TAPE_BYTES = 8 << 20
+#: Steps larger than this are measured at once: their cost is MXNet's float64 sum itself
+#: (a compensated sum, ~7 ns an element here), which a tape only adds copies to (char_rnn).
+TAPE_ROW_BYTES = 64 << 10
+
+
+class _Tape:
+    """Copies of lists of arrays of one layout (dtype, context, shapes), a row each.
+
+    MXNet sums a float64 array's rows (``sum(axis=1)``) each as it sums that row alone
+    (one compensated pass in order), so a tensor's part of a row has the sum of squares
+    ``global_norm`` takes of that tensor (tests/harness/backends/test_mxnet_tape.py)."""
+
+    def __init__(self, layout: tuple[Any, ...]):
+        dtype, ctx, *shapes = layout
+        self.shapes = shapes
+        self.sizes = [math.prod(s) for s in shapes]
+        self.width = max(1, sum(self.sizes))
+        row_bytes = self.width * np.dtype(dtype).itemsize
+        self.capacity = 0 if row_bytes > TAPE_ROW_BYTES else min(1024, TAPE_BYTES // row_bytes)
+        self.buf = mx.nd.zeros((max(1, self.capacity), self.width), ctx=ctx, dtype=dtype)
+        self.rows = 0
+
+    def write(self, row: int, lists: list[list[Any]]) -> None:
+        """Copy ``lists`` (arrays of this layout) into rows ``row``, ``row + 1``, ...: one
+        concat into the rows seen as one long row (they are adjacent in memory)."""
+        flat = [a.reshape((1, -1)) for arrays in lists for a in arrays]
+        out = self.buf[row:row + len(lists)].reshape((1, self.width * len(lists)))
+        mx.nd.concat(*flat, dim=1, out=out)
+
+    def norms(self, rows: Any) -> list[float]:
+        """Per row of ``rows`` (float64 NDArray of this layout): the global norm, each
+        tensor's sum of squares taken alone and the sums added in ``add_n``'s order."""
+        squares = mx.nd.square(rows)
+        sums, start = [], 0
+        for size in self.sizes:
+            sums.append(mx.nd.sum(mx.nd.slice_axis(squares, axis=1, begin=start,
+                                                   end=start + size), axis=1))
+            start += size
+        table = mx.nd.stack(*sums, axis=1).asnumpy().tolist()
+        return [math.sqrt(_fold(row)) for row in table]
+
+
+def _fold(sums: list[float]) -> float:
+    """The float64 adds of ``add_n`` over ``sums``, in its order (measured, MXNet 1.9.1):
+    three or four inputs from the last, ((s3 + s2) + s1) + s0; else from the first."""
+    if len(sums) in (3, 4):
+        total = sums[-1]
+        for s in reversed(sums[:-1]):
+            total += s
+        return total
+    total = sums[0]
+    for s in sums[1:]:
+        total += s
+    return total
+
+
+def _tape_layout(arrays: list[Any]) -> tuple[Any, ...] | None:
+    """The tape key of ``arrays`` (NDArrays), or None where a tape would not give the bits
+    of ``global_norm`` (mixed dtypes or contexts, not float32/64, sparse)."""
+    if not arrays:
+        return None
+    dtype, ctx = arrays[0].dtype, arrays[0].context
+    if dtype not in (np.float32, np.float64):
+        return None
+    shapes = []
+    for a in arrays:
+        if a.dtype != dtype or a.context != ctx or a.stype != "default":
+            return None
+        shapes.append(a.shape)
+    return (dtype, ctx, *shapes)
+
+
+class StepRecorder:
+    """The observer's per-step recording: copies now (one concat per observer call), the
+    float64 norms of every recorded step later, a few MXNet calls per tensor per batch
+    where ``global_norm``/``distance`` take several per tensor per step. The values equal
+    theirs bit for bit; arrays no tape can hold are measured at once with them.
+
+    Per step: ``gradients(grads, params)``, optionally ``clipped(grads)``, ``step(params)``;
+    ``full`` says ``results()`` must be taken before the next step."""
+
+    def __init__(self) -> None:
+        self._tapes: dict[tuple[Any, ...], _Tape] = {}
+        self._steps: list[dict[str, Any]] = []
+        self._current: dict[str, Any] = {}
+        self.full = False
+
+    def _record(self, *lists: list[Any]) -> list[tuple[_Tape, int] | None]:
+        arrays = [[_nd(t) for t in tensors] for tensors in lists]
+        layouts = [_tape_layout(a) for a in arrays]
+        if len(set(layouts)) != 1 or layouts[0] is None:  # one write per call, or none
+            return [None] * len(lists)
+        tape = self._tapes.get(layouts[0])
+        if tape is None:
+            tape = self._tapes[layouts[0]] = _Tape(layouts[0])
+        if tape.rows + len(lists) > tape.capacity:
+            return [None] * len(lists)
+        first, tape.rows = tape.rows, tape.rows + len(lists)
+        tape.write(first, arrays)
+        if tape.rows + 4 > tape.capacity:  # no room for one more step (up to 4 rows)
+            self.full = True
+        return [(tape, first + k) for k in range(len(lists))]
+
+    def gradients(self, grads: list[Any], params: list[Any]) -> None:
+        grad, before = self._record(grads, params)
+        self._current = {"grad": grad or global_norm(grads), "before": before or snapshot(params)}
+
+    def clipped(self, grads: list[Any]) -> None:
+        post, = self._record(grads)
+        self._current["post"] = post or global_norm(grads)
+
+    def step(self, params: list[Any]) -> None:
+        current, self._current = self._current, {}
+        before, (after,) = current["before"], self._record(params)
+        if after is not None and isinstance(before, tuple) and before[0] is after[0]:
+            current["after"] = after
+        else:
+            current["param"] = global_norm(params)
+            current["update"] = distance(
+                _row_arrays(*before) if isinstance(before, tuple) else before, params)
+        self._steps.append(current)
+
+    def results(self) -> list[tuple[float, float | None, float, float]]:
+        """(grad norm, clipped grad norm or None, param norm, update norm) of every step
+        recorded since the last call, in order; the tapes are empty again after it."""
+        steps, self._steps = self._steps, []
+        norms: dict[tuple[int, int], float] = {}
+        updates: dict[int, float] = {}
+        for tape in self._tapes.values():
+            if not tape.rows:
+                continue
+            rows = tape.buf[:tape.rows].astype("float64")
+            pairs = [(k, s["after"][1], s["before"][1]) for k, s in enumerate(steps)
+                     if "after" in s and s["after"][0] is tape]
+            ks, after, before = zip(*pairs, strict=True) if pairs else ((), (), ())
+            if pairs:  # the update rows go below the others: one squaring, one sum each
+                diffs = (mx.nd.take(rows, mx.nd.array(after, ctx=rows.context))
+                         - mx.nd.take(rows, mx.nd.array(before, ctx=rows.context)))
+                rows = mx.nd.concat(rows, diffs, dim=0)
+            values = tape.norms(rows)
+            norms.update({(id(tape), i): v for i, v in enumerate(values[:tape.rows])})
+            updates.update(zip(ks, values[tape.rows:], strict=True))
+            tape.rows = 0
+        self.full = False
+        return [(_looked_up(s["grad"], norms), _looked_up(s.get("post"), norms),
+                 _looked_up(s["after"], norms) if "after" in s else s["param"],
+                 updates[k] if "after" in s else s["update"]) for k, s in enumerate(steps)]
+
+
+def _row_arrays(tape: _Tape, row: int) -> list[Any]:
+    """A tape row as arrays shaped like the recorded ones (copies)."""
+    parts, start = [], 0
+    for size, shape in zip(tape.sizes, tape.shapes, strict=True):
+        parts.append(tape.buf[row][start:start + size].reshape(shape))
+        start += size
+    return parts
+
+
+def _looked_up(value: Any, norms: Mapping[tuple[int, int], float]) -> Any:
+    """A value measured at once (float or None), or a tape row's norm."""
+    return norms[(id(value[0]), value[1])] if isinstance(value, tuple) else value
 
 
 # -- gluon Trainer's Adam state <-> checkpoint slots --------------------------------------

@@ -1,0 +1,80 @@
+"""The MXNet observer's fast path (``StepRecorder``): copies each step, measures many steps
+at once, and gives ``global_norm``/``distance``'s values bit for bit (the goldens' observable
+columns were recorded with those)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+mx = pytest.importorskip("mxnet", reason="install the mxnet extra: pip install 'rnn-harness[mxnet]'")
+
+from harness.backends import mxnet_backend as mb  # noqa: E402
+
+
+def _train(shapes, seed, scale, dtype, steps, clip, measure_every):
+    """(recorder rows, eager rows) of a toy SGD run with optional clipping."""
+    rng = np.random.default_rng(seed)
+    params = [mx.nd.array(rng.standard_normal(s) * 10.0 ** scale, dtype=dtype) for s in shapes]
+    recorder, got, want = mb.StepRecorder(), [], []
+    for step in range(steps):
+        grads = [mx.nd.array(rng.standard_normal(p.shape), dtype=dtype) for p in params]
+        recorder.gradients(grads, params)
+        eager = [mb.global_norm(grads), None]
+        before = mb.snapshot(params)
+        if clip:
+            for g in grads:
+                g[:] = g * 0.5
+            recorder.clipped(grads)
+            eager[1] = mb.global_norm(grads)
+        for p, g in zip(params, grads, strict=True):
+            p[:] = p - 0.1 * g
+        recorder.step(params)
+        want.append((*eager, mb.global_norm(params), mb.distance(before, params)))
+        if recorder.full or (step + 1) % measure_every == 0:
+            got.extend(recorder.results())
+    got.extend(recorder.results())
+    return got, want
+
+
+shapes = st.lists(st.tuples(st.integers(1, 40), st.integers(1, 40)), min_size=1, max_size=6)
+
+
+@settings(max_examples=15, deadline=None)
+@given(shapes=shapes, seed=st.integers(0, 2**31 - 1), scale=st.integers(-6, 4),
+       dtype=st.sampled_from(["float32", "float64"]), clip=st.booleans(),
+       measure_every=st.integers(1, 9))
+def test_recorded_norms_equal_global_norm_and_distance_bit_for_bit(shapes, seed, scale, dtype,
+                                                                    clip, measure_every):
+    got, want = _train(shapes, seed, scale, dtype, 10, clip, measure_every)
+    assert got == want
+
+
+def test_large_steps_are_measured_at_once_with_the_same_values():
+    got, want = _train([(200, 200), (200,)], 6, 0, "float32", 4, True, 2)
+    assert got == want
+
+
+def test_a_full_tape_says_so_and_is_empty_after_results():
+    recorder = mb.StepRecorder()
+    params, grads = [mx.nd.zeros((100, 100))], [mx.nd.ones((100, 100))]
+    for _ in range(400):
+        if recorder.full:
+            break
+        recorder.gradients(grads, params)
+        recorder.step(params)
+    assert recorder.full, "40 KB rows, three a step, fill an 8 MB tape"
+    rows = recorder.results()
+    assert not recorder.full and rows and rows[0] == (100.0, None, 0.0, 0.0)
+
+
+@pytest.mark.parametrize("count", range(1, 9))
+def test_the_fold_adds_in_add_ns_order(count):
+    rng = np.random.default_rng(count)
+    for _ in range(200):
+        sums = [float(x) for x in rng.standard_normal(count) * 10.0 ** rng.integers(-8, 8, count)]
+        arrays = [mx.nd.array([s], dtype="float64") for s in sums]
+        total = mx.nd.add_n(*arrays) if count > 1 else arrays[0]
+        assert mb._fold(sums) == float(total.asnumpy()[0])
