@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-mx = pytest.importorskip("mxnet", reason="install the mxnet extra: pip install 'rnn-harness[mxnet]'")
+mx = pytest.importorskip("mxnet",
+                         reason="install the mxnet extra: pip install 'rnn-harness[mxnet]'")
 
 from harness.backends import mxnet_backend as mb  # noqa: E402
 
