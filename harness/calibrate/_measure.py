@@ -13,7 +13,7 @@ import numpy as np
 
 from harness.calibrate._text import _describe, _pct, _sci, _signal, _str, _table, _today
 from harness.calibrate._variants import run_variant, took_effect
-from harness.compare import _leaves, _number, compare_metric
+from harness.compare import compare_metric, is_number, leaves
 from harness.errors import UsageError
 from harness.interface import Params, Segment, SegmentPlan, Tolerance, Trajectory
 from harness.interface._observe import EPOCH_OBSERVABLES, STEP_OBSERVABLES
@@ -231,7 +231,7 @@ def with_field(config: Any, name: str, factor: float) -> Any:
     naming the fields it has."""
     names = field_names(config)
     value: Any = getattr(config, name, None) if name in names else None
-    if not _number(value):
+    if not is_number(value):
         guess = [n for n in names if "lr" in n.lower() or "learning" in n.lower()]
         what = "has no such field" if name not in names else "holds no number there"
         raise UsageError(
@@ -355,8 +355,8 @@ def _output_diff(obtained: Any, expected: Any, tol: Tolerance | None
     every leaf is within ``tol`` (texts and other values: equal)."""
     rel = ab = 0.0
     ok = True
-    for _, a, b in _leaves(obtained, expected):
-        if _number(a) and _number(b):
+    for _, a, b in leaves(obtained, expected):
+        if is_number(a) and is_number(b):
             pair = np.array([a], float), np.array([b], float)
             rel = max(rel, float(relative_error(*pair)[0]))
             ab = max(ab, abs(float(a) - float(b)))

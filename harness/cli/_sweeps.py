@@ -61,7 +61,8 @@ def check_envelopes(args: argparse.Namespace, registry: Registry, store: GoldenS
     """Each port's K seeds against its envelope; with --all, a port without an envelope at
     this profile is skipped with the command that records one. Returns the worst exit
     code and the number of ports checked (a check of none exits 2: ``_nothing_checked``)."""
-    from harness.golden import ALPHA, STAT_TEST, record_envelope_command
+    from harness.compare import ALPHA, STAT_TEST
+    from harness.golden import record_envelope_command
     from harness.sweep import EnvelopeCheck, EnvelopeSkipped, check_envelopes
 
     table = Table("port", "profile", "band", "outside at epochs", "seeds", "outcomes",
@@ -116,7 +117,7 @@ def _nothing_enveloped(args: argparse.Namespace, done: list[str]) -> int:
 
 def _envelope_row(port_id: str, profile: str, res: EnvelopeCheck, store: GoldenStore,
                   table: Table) -> int:
-    from harness.golden import epoch_ranges, outcome_message, verdict_message
+    from harness.report import epoch_ranges, outcome_message, verdict_message
 
     verdict, golden, stats = res.verdict, res.golden, res.outcomes
     path = store.path(port_id, profile)

@@ -1,7 +1,7 @@
 """Seed envelopes: per-epoch mean, std, min and max of each metric over N seeds, stored
 as ``envelope.csv`` + ``envelope.json`` beside the single-seed golden (through the codec),
-with each seed's outcomes (final figure, area); the band test that classifies a run as
-inside (noise) or outside (regression). The outcomes' two-sample test is ``_outcomes``."""
+with each seed's outcomes (final figure, area). The band test and the outcomes' two-sample
+test are comparison math: ``harness.compare``."""
 
 from __future__ import annotations
 
@@ -13,23 +13,17 @@ from typing import Any
 
 import numpy as np
 
+from harness.compare._envelope import OUTCOMES, outcomes_of
 from harness.errors import UsageError
 from harness.golden import _codec
 from harness.golden._codec import FileKind, Where
 from harness.golden._store import GoldenStore
-from harness.interface import Tolerance, Trajectory, tolerance_for
 
 ENVELOPE = FileKind("seed envelope", "envelope.csv", "envelope.json", "envelope_sha256",
                     ("port", "profile", "seeds", "metrics", "num_epochs"))
 ENVELOPE_FILE, ENVELOPE_META_FILE = ENVELOPE.data, ENVELOPE.meta
 ENVELOPE_SCHEMA_VERSION = ENVELOPE.schema
 STATS = ("mean", "std", "min", "max")
-#: The band is the wider of [min, max] and mean +- BAND_STDS * std at each epoch: with a
-#: few seeds the sample range underestimates the spread, with many the range is wider.
-BAND_STDS = 3.0
-#: What each seed's run comes to, per metric: its last epoch's figure, and the area under
-#: its trajectory (the mean over epochs), which also sees a change the run later recovers from.
-OUTCOMES = ("final", "area")
 
 
 def record_envelope_command(port_id: str, profile: str, seeds: int = 32) -> str:
@@ -73,14 +67,6 @@ def build_envelope(port_id: str, profile: str, seeds: Sequence[int],
                          "min": table.min(0), "max": table.max(0)}
     return Envelope(port_id, profile, tuple(seeds), stats, dict(meta or {}),
                     outcomes_of(runs, tuple(stats)))
-
-
-def outcomes_of(runs: Sequence[Mapping[str, np.ndarray]], metrics: Sequence[str]
-                ) -> dict[str, dict[str, np.ndarray]]:
-    """Per metric, each run's final figure and area (mean over epochs), one float per run."""
-    table = {m: [np.asarray(r[m], dtype=np.float64) for r in runs] for m in metrics}
-    return {m: {"final": np.array([v[-1] for v in rows]),
-                "area": np.array([v.mean() for v in rows])} for m, rows in table.items()}
 
 
 def _outcomes_json(outcomes: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, Any]:
@@ -152,97 +138,3 @@ def _read_outcomes(meta: dict[str, Any], folder: Path, where: Where
         raise where.corrupt(path, ENVELOPE, "its per-seed outcomes do not hold one value per "
                             "seed")
     return outcomes
-
-
-# ---------------------------------------------------------------- the band test
-
-
-@dataclass(frozen=True)
-class MetricVerdict:
-    """One metric of a run against the envelope's band."""
-
-    metric: str
-    obtained: np.ndarray
-    lower: np.ndarray
-    upper: np.ndarray
-    outside: tuple[int, ...]
-
-    @property
-    def inside(self) -> bool:
-        return not self.outside
-
-
-@dataclass(frozen=True)
-class EnvelopeVerdict:
-    """A run classified against a seed envelope."""
-
-    port_id: str
-    profile: str
-    seeds: int
-    metrics: tuple[MetricVerdict, ...]
-    obtained_epochs: int
-    expected_epochs: int
-
-    @property
-    def inside(self) -> bool:
-        return self.obtained_epochs == self.expected_epochs and all(m.inside for m in self.metrics)
-
-    @property
-    def outside_epochs(self) -> tuple[int, ...]:
-        """Every epoch where some metric leaves the band (sorted)."""
-        return tuple(sorted({e for m in self.metrics for e in m.outside}))
-
-
-def band(stats: Mapping[str, np.ndarray], tol: Tolerance, k: float = BAND_STDS
-         ) -> tuple[np.ndarray, np.ndarray]:
-    """(lower, upper) per epoch: the wider of [min, max] and mean +- k std, widened by the
-    spec's single-seed tolerance so a rerun of a recorded seed is always inside."""
-    lower = np.minimum(stats["min"], stats["mean"] - k * stats["std"])
-    upper = np.maximum(stats["max"], stats["mean"] + k * stats["std"])
-    return (lower - (tol.atol + tol.rtol * np.abs(lower)),
-            upper + (tol.atol + tol.rtol * np.abs(upper)))
-
-
-def classify(run: Trajectory, env: Envelope, tolerances: Mapping[str, Tolerance],
-             k: float = BAND_STDS) -> EnvelopeVerdict:
-    """Inside the envelope at every epoch, or not (and where). Every epoch is gated: the
-    envelope measures the late-training spread a single-seed ``horizon`` gives up on."""
-    verdicts = []
-    n = min(run.num_epochs, env.num_epochs)
-    for metric in env.metrics:
-        stats = {s: v[:n] for s, v in env.stats[metric].items()}
-        lower, upper = band(stats, tolerance_for(tolerances, metric), k)
-        values = np.asarray(run.metrics[metric][:n], dtype=np.float64)
-        with np.errstate(invalid="ignore"):
-            bad = np.flatnonzero(~((values >= lower) & (values <= upper)))  # NaN is outside
-        verdicts.append(MetricVerdict(metric, values, lower, upper, tuple(int(e) for e in bad)))
-    return EnvelopeVerdict(run.port_id, run.profile, len(env.seeds), tuple(verdicts),
-                           run.num_epochs, env.num_epochs)
-
-
-def epoch_ranges(epochs: Sequence[int]) -> str:
-    """``[3, 4, 5, 9]`` -> ``"3-5, 9"``."""
-    groups: list[list[int]] = []
-    for e in epochs:
-        if groups and e == groups[-1][-1] + 1:
-            groups[-1].append(e)
-        else:
-            groups.append([e])
-    return ", ".join(str(g[0]) if len(g) == 1 else f"{g[0]}-{g[-1]}" for g in groups)
-
-
-def verdict_message(verdict: EnvelopeVerdict, path: object, rows: int = 20) -> str:
-    """Where the run leaves the envelope: the epochs, then obtained against the band."""
-    lines = [f"Regression: {verdict.port_id} ({verdict.profile}) leaves its {verdict.seeds}-seed "
-             f"envelope at epoch(s) {epoch_ranges(verdict.outside_epochs) or '-'}.",
-             f"  envelope: {path}"]
-    if verdict.obtained_epochs != verdict.expected_epochs:
-        lines.append(f"  epochs: obtained {verdict.obtained_epochs}, "
-                     f"envelope {verdict.expected_epochs}")
-    for m in verdict.metrics:
-        lines += [f"  {m.metric}: epoch {e}: obtained {float(m.obtained[e])!r}, band "
-                  f"[{m.lower[e]:.6g}, {m.upper[e]:.6g}]" for e in m.outside[:rows]]
-    lines.append("Fix: a run outside the spread of seeds is more than rounding noise: find "
-                 "the change. If it is deliberate, re-record the envelope and the golden.")
-    return "\n".join(lines)
-

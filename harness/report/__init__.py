@@ -17,6 +17,12 @@ from harness.report._display import (
     matrix_classes,
     plain_text,
 )
+from harness.report._envelope_text import (
+    epoch_ranges,
+    outcome_message,
+    rerecord_note,
+    verdict_message,
+)
 from harness.report._environment import environment_table, reproduce_commands
 from harness.report._failures import Failure, collect_failures
 from harness.report._messages import (
@@ -67,6 +73,7 @@ from harness.report._tables import (
 )
 
 __all__ = [
+    "epoch_ranges", "outcome_message", "rerecord_note", "verdict_message",
     "CROSS_DIR", "STATUSES", "Failure", "GoldenStatus", "Mark", "Report", "RunFailure",
     "RunSet", "RunSource", "StatusStyle", "build_report", "collect_failures", "collect_runs",
     "comparison_lines", "continuations_table", "continuations_tables", "cross_comparison",

@@ -15,26 +15,23 @@ from typing import Any
 import numpy as np
 
 from harness.check import load_envelope, recorded_seed, resolve, write_obtained_files
-from harness.compare import Comparison
-from harness.errors import GoldenMissingError, HarnessError, SweepFailedError, UsageError
-from harness.golden import (
+from harness.compare import (
     ALPHA,
     BAND_STDS,
     OUTCOMES,
     STAT_TEST,
-    Envelope,
+    Comparison,
     EnvelopeVerdict,
-    GoldenStore,
     OutcomeVerdict,
-    build_envelope,
     classify,
     compare_outcomes,
     outcomes_of,
-    rerecord_note,
-    write_envelope,
 )
+from harness.errors import GoldenMissingError, HarnessError, SweepFailedError, UsageError
+from harness.golden import Envelope, GoldenStore, build_envelope, write_envelope
 from harness.interface import Trajectory, config_dict, config_hash
 from harness.registry import Registry, default_registry
+from harness.report import rerecord_note
 from harness.runner import ProgressFn, parse_device, run_port
 from harness.seeding import environment_info
 from harness.sweep._executor import (

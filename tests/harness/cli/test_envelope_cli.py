@@ -8,7 +8,9 @@ import json
 import pytest
 
 from harness.cli import main
-from harness.golden import GoldenStore, classify, epoch_ranges, read_envelope
+from harness.compare import classify
+from harness.golden import GoldenStore, read_envelope
+from harness.report import epoch_ranges
 from harness.runner import run_port
 from tests.harness.sweep.noisy import SPEC, registry_of
 from tests.harness.sweep.workers import crash_registry

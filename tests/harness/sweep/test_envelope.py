@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from harness.check import load_envelope, resolve
+from harness.compare import ALPHA, POWER, classify, compare_outcomes, detectable_shift, rank_test_p
 from harness.errors import (
     ConfigMismatchError,
     GoldenCorruptError,
@@ -16,20 +17,9 @@ from harness.errors import (
     SchemaVersionError,
     UsageError,
 )
-from harness.golden import (
-    ALPHA,
-    POWER,
-    GoldenStore,
-    build_envelope,
-    classify,
-    compare_outcomes,
-    detectable_shift,
-    epoch_ranges,
-    rank_test_p,
-    read_envelope,
-    write_envelope,
-)
+from harness.golden import GoldenStore, build_envelope, read_envelope, write_envelope
 from harness.interface import Tolerance, Trajectory
+from harness.report import epoch_ranges
 from harness.runner import run_port
 from harness.sweep import LocalExecutor, record_envelope
 from tests.fakes import changed_config_registry, fake_registry

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from harness.compare._envelope import OUTCOMES
 from harness.errors import FrameworkMissingError
-from harness.golden._envelope import OUTCOMES, Envelope, record_envelope_command
+
+if TYPE_CHECKING:
+    from harness.golden import Envelope
 
 #: One port's statistical verdict falsely says "shifted" at most this often where seeds'
 #: outcomes are independent (off the recording machine, after chaos): Bonferroni over its
@@ -153,25 +156,3 @@ def compare_outcomes(env: Envelope, new: Mapping[str, Mapping[str, np.ndarray]],
         tests.append(OutcomeTest(metric, outcome, old, mine, p, each,
                                  detectable_shift(old, mine.size, each)))
     return OutcomeVerdict(env.port_id, env.profile, tuple(tests), alpha)
-
-
-def outcome_message(verdict: OutcomeVerdict, path: object) -> str:
-    """Why the new seeds' outcomes are judged shifted: every test, obtained against recorded."""
-    n = {t.recorded.size for t in verdict.tests}
-    k = {t.new.size for t in verdict.tests}
-    lines = [f"Regression: {verdict.port_id} ({verdict.profile}): the outcomes of "
-             f"{'/'.join(map(str, k))} new seeds are {verdict.summary()} against the "
-             f"{'/'.join(map(str, n))} seeds of its envelope ({STAT_TEST}, alpha "
-             f"{verdict.alpha:g} per port).", f"  envelope: {path}"]
-    lines += [f"  {'SHIFTED ' if t.shifted else ''}{t.describe()}" for t in verdict.tests]
-    lines.append("Fix: the distribution of what training comes to has moved, beyond what the "
-                 "spread of seeds explains: find the change. If it is deliberate, re-record "
-                 "the envelope and the golden.")
-    return "\n".join(lines)
-
-
-def rerecord_note(port_id: str, profile: str, seeds: int) -> str:
-    """What an envelope without per-seed outcomes says instead of a statistical verdict."""
-    return (f"{port_id} ({profile}): its envelope stores no per-seed outcomes (recorded before "
-            f"they were), so only its band is judged; re-record the envelope for the "
-            f"statistical verdict: {record_envelope_command(port_id, profile, seeds)}")
