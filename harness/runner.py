@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from harness.backends import parse_device
+from harness.compare import first_bit_difference
 from harness.errors import DivergenceError, HarnessError, PortCrashError, UsageError
 from harness.interface import (
     EpochRecord,
@@ -368,9 +369,8 @@ def prove_restore(port_id: str, config: Any, seed: int, *, device: str = "cpu",
                              again_epochs)):
         for name, expected in want.items():
             obtained = got.get(name, np.array([]))
-            if obtained.shape != expected.shape or not np.array_equal(obtained, expected,
-                                                                      equal_nan=True):
-                row = _first_difference(obtained, expected)
+            row = first_bit_difference(obtained, expected)
+            if row is not None:
                 raise RestoreNotExactError(
                     f"{port_id} restored from its own checkpoint does not continue its run "
                     f"bit for bit: {name} differs ({kind} {row} of epoch {at}).",
@@ -383,12 +383,6 @@ def prove_restore(port_id: str, config: Any, seed: int, *, device: str = "cpu",
                     "and carried state to the adapter's optimizer_state/state_from_numpy "
                     "(see harness.interface.Adapter). No golden was written.",
                     port=port_id)
-
-
-def _first_difference(a: np.ndarray, b: np.ndarray) -> int:
-    n = min(len(a), len(b))
-    bad = np.flatnonzero(~((a[:n] == b[:n]) | (np.isnan(a[:n]) & np.isnan(b[:n]))))
-    return int(bad[0]) if bad.size else n
 
 
 def _at(values: np.ndarray, row: int) -> str:

@@ -49,6 +49,7 @@ from harness.compare._trajectory import (
     compare_output,
     compare_outputs,
     compare_trajectories,
+    first_bit_difference,
     format_pair,
     gated_observables,
     is_number,
@@ -56,6 +57,7 @@ from harness.compare._trajectory import (
 )
 
 __all__ = [
+    "first_bit_difference",
     "is_number", "leaves",
     "ALPHA", "BAND_STDS", "Columns", "Comparison", "Divergence", "EnvelopeVerdict",
     "FirstDivergence", "MetricComparison", "MetricVerdict", "OUTCOMES", "OutcomeTest",

@@ -264,3 +264,18 @@ def compare_trajectories(obtained: Trajectory, expected: Trajectory, metrics: Se
                 if outputs else ())
     return Comparison(obtained.port_id, obtained.profile, tuple(results),
                       obtained.num_epochs, expected_epochs, tuple(observed), compared)
+
+
+def first_bit_difference(obtained: np.ndarray, expected: np.ndarray) -> int | None:
+    """The first row where two columns are not bit-identical (NaN equals NaN; a row one
+    side lacks counts as different), or None where they are: the exactness that a
+    restore proof and a seed-batched twin's proof require."""
+    a = np.asarray(obtained, dtype=np.float64)
+    b = np.asarray(expected, dtype=np.float64)
+    n = min(a.size, b.size)
+    with np.errstate(invalid="ignore"):
+        same = (a[:n] == b[:n]) | (np.isnan(a[:n]) & np.isnan(b[:n]))
+    bad = np.flatnonzero(~same)
+    if bad.size:
+        return int(bad[0])
+    return None if a.size == b.size else n

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.compare import first_bit_difference
 from harness.interface import Trajectory
 from harness.registry import Registry
 from harness.seeding import prepare_determinism
@@ -72,10 +73,8 @@ def prove_twin(twin: SeedBatchedFn, twin_run: Mapping[str, Any], port_run: Traje
         if theirs.shape != mine.shape:
             return TwinProof(name, seed, f"its seed {seed} has {theirs.size} epochs of "
                              f"{metric}, the port's {mine.size}")
-        with np.errstate(invalid="ignore"):
-            same = (theirs == mine) | (np.isnan(theirs) & np.isnan(mine))
-        if not same.all():
-            e = int(np.flatnonzero(~same)[0])
+        e = first_bit_difference(theirs, mine)
+        if e is not None:
             return TwinProof(name, seed, f"its seed {seed} differs from the port's in "
                              f"{metric} from epoch {e} (port {float(mine[e])!r}, twin "
                              f"{float(theirs[e])!r})")
