@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness.backends import framework_available
+from harness.provenance import KERNEL_VARIANTS
 from harness.registry import default_registry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,23 +26,8 @@ PYTHONS_ENV = "RNN_HARNESS_MACHINE_PYTHONS"
 AVX512_TARGETS = ("AVX512", "X86_V4")
 
 #: variant -> (environment, frameworks whose kernels it changes, what the run's provenance
-#: shows when it took effect: (framework block key, value) or None where nothing shows it)
-VARIANTS = {
-    "aten-avx2": ({"ATEN_CPU_CAPABILITY": "avx2"}, ("torch",), ("torch.cpu_capability", "AVX2")),
-    "aten-default": ({"ATEN_CPU_CAPABILITY": "default"}, ("torch",),
-                     ("torch.cpu_capability", "DEFAULT")),
-    "mkl-compatible": ({"MKL_CBWR": "COMPATIBLE"}, ("torch",), None),
-    "onednn-avx2": ({"ONEDNN_MAX_CPU_ISA": "AVX2", "DNNL_MAX_CPU_ISA": "AVX2"},
-                    ("torch", "mxnet"), None),
-    "openblas-haswell": ({"OPENBLAS_CORETYPE": "Haswell"}, ("torch", "mxnet", "jax"),
-                         ("numpy.blas.core", "Haswell")),
-    # MXNet's own OpenBLAS 0.3.13 has no SkylakeX kernels (it runs Haswell's then): numpy's
-    "openblas-skylakex": ({"OPENBLAS_CORETYPE": "SkylakeX"}, ("mxnet",),
-                          ("numpy.blas.core", "SkylakeX")),
-    "numpy-no-avx512": ({}, ("torch", "mxnet", "jax"), None),  # env: _numpy_no_avx512
-    "xla-avx2": ({"XLA_FLAGS": "--xla_cpu_max_isa=AVX2"}, ("jax",), None),
-    "xla-sse4_2": ({"XLA_FLAGS": "--xla_cpu_max_isa=SSE4_2"}, ("jax",), None),
-}
+#: shows when it took effect): the one table, which `calibrate --variants` reads too
+VARIANTS = KERNEL_VARIANTS
 CASES = [pytest.param(variant, fw, id=f"{variant}-{fw}")
          for variant, (_, frameworks, _) in VARIANTS.items() for fw in frameworks]
 
