@@ -55,8 +55,10 @@ from harness.compare._trajectory import (
     is_number,
     leaves,
 )
+from harness.interface import relative_error, within  # the primitives, from the interface
 
 __all__ = [
+    "relative_error", "within",
     "first_bit_difference",
     "is_number", "leaves",
     "ALPHA", "BAND_STDS", "Columns", "Comparison", "Divergence", "EnvelopeVerdict",

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.check import gate, load_envelope, load_golden, resolve
+from harness.check import check_request, load_envelope, load_golden, resolve
 from harness.compare import Comparison, compare_trajectories
 from harness.errors import DivergenceError, GoldenMissingError, HarnessError
 from harness.golden import Envelope, GoldenStore, record_command
@@ -73,15 +73,18 @@ def golden_status(traj: Trajectory, store: GoldenStore, registry: Registry) -> G
     spec = registry.spec(traj.tutorial)
     if traj.meta.get("config_hash") != config_hash(spec.profile(traj.profile)):
         return GoldenStatus("not comparable", note="the run's config differs from the profile's")
-    try:
+    try:  # the one check's verdict of this run (its segments were replayed in the worker)
         req = resolve(traj.port_id, traj.profile, device=str(traj.meta.get("device", "cpu")),
                       golden_dir=store.root, registry=registry)
-        verdict = gate(req, obtained=traj, write_obtained=False)
-    except GoldenMissingError:
-        return GoldenStatus("no golden",
-                            note=f"record one: {record_command(traj.port_id, traj.profile)}")
+        result = check_request(req, obtained=traj, segments=False, write_obtained=False)
     except HarnessError as exc:
         return GoldenStatus("golden refused", note=exc.summary)
+    error, verdict = result.error("run"), result.verdict
+    if isinstance(error, GoldenMissingError):
+        return GoldenStatus("no golden",
+                            note=f"record one: {record_command(traj.port_id, traj.profile)}")
+    if error is not None or verdict is None:
+        return GoldenStatus("golden refused", note=error.summary if error else "no verdict")
     comp = verdict.comparison
     status, note = "pass" if comp.passed else "REGRESSION", ""
     segments = traj.meta.get("segments_check")
