@@ -1,11 +1,7 @@
-"""All comparison math: pure functions over numpy arrays, returning data (no I/O, no text).
-
-A run is compared with its golden per epoch in the tutorial's own figures and, where both
-sides recorded them and the spec gives them a tolerance, in the training observables; and
-in the outputs the spec names (what the tutorial shows after training). A checkpoint
-segment's replay is compared per epoch and per step with its stored continuation
-(``first_divergence``, ``max_rel``); a failure's figure is its error in units of its
-tolerance (``tolerance_ratio``, ``worst_ratio``)."""
+"""A run against its golden, per epoch: the tutorial's own figures and, where both sides
+recorded them and the spec gives them a tolerance, the training observables; and the
+outputs the spec names (what the tutorial shows after training). Pure functions over
+numpy arrays and records, returning data (no I/O, no text)."""
 
 from __future__ import annotations
 
