@@ -68,12 +68,14 @@ class Observer(NullObserver):
         self._epoch: list[dict[str, float]] = []
         self._losses: list[float] = []
         self._recorder: Any = None
+        self._in_step = False  # between gradients() and step(): the tapes hold half a step
         self.clips = False
 
     @property
     def steps(self) -> list[dict[str, float]]:
-        """Every observed step's row (``keep_steps``), measured up to now."""
-        self._flush()
+        """Every observed step's row (``keep_steps``), measured up to the last finished step."""
+        if not self._in_step:
+            self._flush()
         return self._steps
 
     def _recorder_for(self, ad: Adapter) -> Any:
@@ -86,6 +88,7 @@ class Observer(NullObserver):
     def gradients(self, ad: Adapter) -> None:
         grads = list(_member(ad, "grads")().values())
         self._recorder_for(ad).gradients(grads, list(ad.tensors().values()))
+        self._in_step = True
 
     def clipped(self, ad: Adapter) -> None:
         """After the tutorial's clipping: whether it changed the gradients, measured on the
@@ -97,6 +100,7 @@ class Observer(NullObserver):
     def step(self, ad: Adapter, loss: float) -> None:
         recorder = self._recorder_for(ad)
         recorder.step(list(ad.tensors().values()))
+        self._in_step = False
         self._losses.append(float(loss))
         if recorder.full:
             self._flush()

@@ -91,3 +91,31 @@ def test_a_full_tape_says_so_and_is_empty_after_results():
     assert recorder.full, "64 KB rows, three a step, fill a 4 MB tape within 22 steps"
     rows = recorder.results()
     assert not recorder.full and rows and rows[0] == (128.0, None, 0.0, 0.0)
+
+
+def test_reading_the_observer_s_steps_mid_step_loses_nothing():
+    """``Observer.steps`` read between ``gradients`` and ``step`` must not measure (and
+    empty) the tapes that hold the step in flight: it gives the rows measured so far."""
+    from harness.interface._observe import Observer
+
+    class Adapter:
+        port_id, backend = "toy/torch", tb
+
+        def __init__(self):
+            self.w, self.g = torch.ones(3, 3), torch.full((3, 3), 2.0)
+
+        def tensors(self):
+            return {"w": self.w}
+
+        def grads(self):
+            return {"w": self.g}
+
+    observer, ad = Observer(keep_steps=True), Adapter()
+    for k in range(3):
+        observer.gradients(ad)
+        assert len(observer.steps) <= k
+        ad.w.sub_(0.5)
+        observer.step(ad, float(k))
+    rows = observer.steps
+    assert [r["loss"] for r in rows] == [0.0, 1.0, 2.0]
+    assert all(r["grad_norm"] == 6.0 and r["update_norm"] == 1.5 for r in rows), rows
