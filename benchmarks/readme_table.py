@@ -1,4 +1,4 @@
-"""The README's benchmark table (not a test): what threads, the parallel gate and start-up cost.
+"""docs/benchmarks.md's tables (not a test): what threads, the parallel gate and start-up cost.
 
 Parts (``--parts``, default all):
 

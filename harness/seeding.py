@@ -39,7 +39,7 @@ DETERMINISM_ENV = {
 
 
 #: Intra-op threads per run. One is the fastest measured for these models on an idle
-#: machine and by far on a busy one (benchmarks/threads.py; README "Benchmarks"), and
+#: machine and by far on a busy one (benchmarks/readme_table.py; docs/benchmarks.md), and
 #: every golden recorded before the policy ran at one thread or is thread-invariant.
 DEFAULT_THREADS = 1
 
@@ -106,7 +106,7 @@ def thread_env(count: int) -> dict[str, str]:
     synchronous ``NaiveEngine``: each op runs in the Python thread that pushes it, with
     ``count`` OpenMP threads, so a run is one thread, as the policy wants. MXNet's default
     engine hands every op to a worker thread (6 OS threads per run at one OpenMP thread).
-    Measured side by side (README "Benchmarks"): NaiveEngine 17-25 % faster for the
+    Measured side by side (docs/benchmarks.md): NaiveEngine 17-25 % faster for the
     small-op ports idle and busy, the char_rnn ports 10-24 % slower idle and even busy;
     results bit-identical (every MXNet golden re-recorded). Two workers with two threads
     each oversubscribe two cores: measured >100x slower.

@@ -54,7 +54,7 @@ from harness.runner import (
 )
 from harness.seeding import environment_info
 
-#: The profile whose golden holds the checkpoint segments (``_segment_gate.SEGMENT_PROFILE``).
+#: The profile whose golden holds the checkpoint segments (``_segments.SEGMENT_PROFILE``).
 SEGMENTS_AT = "tutorial"
 
 @dataclass(frozen=True)

@@ -74,7 +74,7 @@ def device_change_notes(req: GateRequest, golden_meta: dict[str, Any]) -> tuple[
     return (f"device change: the golden was recorded on {recorded}, this run is on "
             f"{req.device}. The tolerances are {recorded} noise; another device computes in "
             "another order (cuDNN, other kernels), and in chaotic stretches that alone can "
-            "leave them (measured on an H200: the spec's devices line). To gate "
+            "leave them (measured on an H200: docs/invariants.md, devices). To gate "
             f"{req.device} runs, record a {req.device_kind} golden beside the cpu one: "
             f"`rnn-harness record {req.port_id} --profile {req.profile} --device "
             f"{req.device}` (the check then picks it on this kind of device).",)

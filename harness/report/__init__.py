@@ -4,7 +4,7 @@ framework's run from the same initial weights, as Markdown, self-contained HTML 
 Flow: ``collect_runs`` (train here) or ``load_runs`` (saved runs, one folder per
 environment, merged) -> ``RunSet`` -> tables (``summary_table``, ``trajectory_table``) ->
 ``build_report`` -> ``write_report``; ``report_files`` does the last two. The golden status
-of each run comes from the one gate routine (``harness.gate.gate``). pandas and
+of each run comes from the one gate routine (``harness.check.check_request``). pandas and
 matplotlib (the ``report`` extra) are imported only inside the functions that need them.
 ``regression_message`` is the text the CLI and the pytest plugin print for a regression.
 Every status has a symbol and a CSS class (``STATUSES``); failures are listed first.

@@ -1,6 +1,6 @@
 """elman_sine in PyTorch for many seeds at once: the port's loop on stacked weights.
 
-Not a registered port: ``harness.envelope`` uses ``SEED_BATCHED`` to record a seed
+Not a registered port: ``harness.sweep`` uses ``SEED_BATCHED`` to record a seed
 envelope in one computation. Seed s starts from exactly the weights ``ElmanSineTorch``
 draws for s, and every step does the port's arithmetic with a leading seed axis, so each
 seed's trajectory equals its unbatched run
@@ -63,5 +63,5 @@ def train_seeds(config: spec.Config, seeds: Sequence[int], device: str = "cpu"
     return [{"loss": table[:, i].copy()} for i in range(s)]
 
 
-#: port id -> seed-batched trainer (looked up by ``harness.envelope``).
+#: port id -> seed-batched trainer (looked up by ``harness.sweep``).
 SEED_BATCHED = {"elman_sine/torch": train_seeds}

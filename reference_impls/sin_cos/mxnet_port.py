@@ -150,7 +150,7 @@ class SinCosMXNet:
         loss.backward()
         return float(loss.asscalar()), spec.PARAMS.read(self.framework, self.grads(), mb)
 
-    # -- optional hooks of the invariant checks (harness/invariants_checks.py) ----------
+    # -- optional hooks of the invariant checks (harness.invariants) ----------------------
     def to_float64(self) -> None:
         """Compute in float64 from now on (finite-difference gradient checks)."""
         self.dtype = np.float64

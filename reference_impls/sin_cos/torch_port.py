@@ -126,7 +126,7 @@ class SinCosTorch:
         return loss.item(), spec.PARAMS.read(self.framework, dict(zip(named, grads, strict=True)),
                                              tb)
 
-    # -- optional hooks of the invariant checks (harness/invariants_checks.py) ----------
+    # -- optional hooks of the invariant checks (harness.invariants) ----------------------
     def to_float64(self) -> None:
         """Compute in float64 from now on (finite-difference gradient checks)."""
         self.dtype = torch.float64

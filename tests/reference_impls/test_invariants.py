@@ -1,6 +1,6 @@
 """Every invariant applied to every registered port (and device), with Hypothesis-drawn sizes.
 
-Thin: the checks live in harness/invariants_checks.py and harness/invariants_process.py;
+Thin: the checks live in harness/invariants/ (_checks.py, _process.py);
 each tutorial's ``spec.PROBE`` says how to draw sizes and batches. Examples per test scale
 with the Hypothesis profile (HYPOTHESIS_PROFILE: ci, dev, thorough).
 """
