@@ -179,6 +179,10 @@ class Registry:
     def available(self, port_id: str) -> bool:
         return framework_available(self.get(port_id).framework)
 
+    def spec_target(self, tutorial: str) -> str:
+        """The ``"module:attr"`` a tutorial's spec is registered under."""
+        return self._specs[tutorial]
+
     def spec(self, tutorial: str) -> TutorialSpec:
         """The tutorial's ``TutorialSpec``, imported on first use."""
         if tutorial not in self._specs:

@@ -5,8 +5,8 @@ is imported, so they cannot be switched in this process)."""
 
 from __future__ import annotations
 
+import json
 import os
-import pickle
 import subprocess
 import sys
 import tempfile
@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import EXIT_USAGE, HarnessError, PortCrashError, UsageError
+from harness.golden import GoldenStore
 from harness.interface import Trajectory
 from harness.provenance import KERNEL_VARIANTS, numpy_info
-from harness.registry import Registry
+from harness.registry import PortEntry, Registry
 from harness.seeding import THREADS_ENV, current_threads
 
 #: numpy's dispatch targets that need AVX-512 (1.x and 2.x names)
@@ -57,15 +58,9 @@ def run_variant(port_id: str, profile: str, name: str, env: Mapping[str, str], *
     """``port_id``'s ``profile`` run trained in a child process under ``env`` (added to
     this process's environment, at this process's thread count)."""
     with tempfile.TemporaryDirectory(prefix="rnn-harness-variant-") as tmp:
-        job, result = Path(tmp) / "job.pkl", Path(tmp) / "run.pkl"
-        try:
-            job.write_bytes(pickle.dumps((port_id, profile, device, registry)))
-        except (pickle.PicklingError, TypeError, AttributeError) as exc:
-            raise UsageError(
-                f"calibrate --variants cannot hand {port_id}'s registry to a child process.",
-                context={"error": f"{type(exc).__name__}: {exc}"},
-                fix="register the port by 'module:attr' targets (a Registry of PortEntry "
-                "rows and spec targets), as installed tables do.", port=port_id) from exc
+        job, result = Path(tmp) / "job.json", Path(tmp) / "run"
+        job.write_text(json.dumps({"port": port_id, "profile": profile, "device": device,
+                                   "registry": _registry_json(registry)}))
         child_env = {**os.environ, **env, THREADS_ENV: str(current_threads()),
                      "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         out = subprocess.run([sys.executable, "-m", _CHILD, str(job), str(result)],
@@ -80,21 +75,33 @@ def run_variant(port_id: str, profile: str, name: str, env: Mapping[str, str], *
                 fix=f"run it alone to see why: `{' '.join(f'{k}={v}' for k, v in env.items())}"
                 f" rnn-harness check {port_id} --profile {profile}`.",
                 port=port_id, profile=profile)
-        run: Trajectory = pickle.loads(result.read_bytes())  # noqa: S301 (our own child's)
-        return run
+        # the run comes back through the store's codec (CSV + JSON, checksummed): no pickle
+        return GoldenStore(result).read(port_id, profile)
 
 
 def _child_main(argv: list[str]) -> int:
-    """Child process: train the run the job file names, pickle its ``Trajectory``."""
+    """Child process: train the run the job file names, write it through the store."""
     from harness.runner import run_port
     from harness.seeding import use_threads
 
-    job, result = Path(argv[0]), Path(argv[1])
-    port_id, profile, device, registry = pickle.loads(job.read_bytes())  # noqa: S301
+    job, result = json.loads(Path(argv[0]).read_text()), Path(argv[1])
     use_threads()
-    run = run_port(port_id, profile, device=device, registry=registry)
-    result.write_bytes(pickle.dumps(run))
+    run = run_port(job["port"], job["profile"], device=job["device"],
+                   registry=_registry_from_json(job["registry"]))
+    GoldenStore(result).write(run)
     return 0
+
+
+def _registry_json(registry: Registry) -> dict[str, Any]:
+    """``registry`` as its ``"module:attr"`` targets (what a child process rebuilds it from)."""
+    return {"entries": [{"tutorial": e.tutorial, "framework": e.framework,
+                         "variant": e.variant, "target": e.target, "origin": e.origin,
+                         "distribution": e.distribution} for e in registry.entries()],
+            "specs": {t: registry.spec_target(t) for t in registry.tutorials()}}
+
+
+def _registry_from_json(data: Mapping[str, Any]) -> Registry:
+    return Registry([PortEntry(**e) for e in data["entries"]], dict(data["specs"]))
 
 
 if __name__ == "__main__":
