@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+pytestmark = pytest.mark.mxnet
+
 mx = pytest.importorskip("mxnet",
                          reason="install the mxnet extra: pip install 'rnn-harness[mxnet]'")
 

@@ -8,6 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+pytestmark = pytest.mark.torch
+
 torch = pytest.importorskip("torch",
                             reason="install the torch extra: pip install 'rnn-harness[torch]'")
 
