@@ -144,7 +144,7 @@ def openblas_info() -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for path in _loaded_libraries("openblas"):
         owner = path.parent.name.removesuffix(".libs")
-        info = _openblas_query(str(path))
+        info = dict(_openblas_query(str(path)))  # cached: a copy for the caller
         if info:
             out.setdefault(owner, info)
     return out
@@ -162,9 +162,11 @@ def _loaded_libraries(word: str) -> Iterator[Path]:
             yield path
 
 
+@functools.cache
 def _openblas_query(path: str) -> dict[str, str]:
     """``openblas_get_config``/``_corename`` of a loaded library, under any of the symbol
-    names its builds use (numpy 1.x ``..64_``, numpy 2.x ``scipy_..64_``)."""
+    names its builds use (numpy 1.x ``..64_``, numpy 2.x ``scipy_..64_``). Asked once per
+    library and process: a loaded library's build and core do not change."""
     try:
         lib = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
     except OSError:

@@ -13,6 +13,7 @@ across runs comes from processes (``harness.sweep``), one run per process.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import random
@@ -155,7 +156,11 @@ def _framework_dists() -> list[str]:
     return [fw.module for fw in FRAMEWORKS.values() if fw.backend is not None]
 
 
+@functools.cache
 def _version(dist: str) -> str | None:
+    """``dist``'s installed version, read once per process: ``importlib.metadata`` parses
+    the distribution's METADATA file each time (about 1 ms a name, measured: 6 ms of
+    sin_cos/torch's 0.1 s run), and a loaded package's version cannot change."""
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:

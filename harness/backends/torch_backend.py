@@ -45,6 +45,21 @@ def assign(param: torch.Tensor, value: np.ndarray) -> None:
         param.copy_(torch.from_numpy(np.ascontiguousarray(value)))
 
 
+class no_grad:  # noqa: N801 (used as torch.no_grad is)
+    """``torch.no_grad()`` for a few ops on the hot path: the same switch, without its
+    Python layers (0.5 us where ``torch.no_grad()`` takes 1.5 us, measured; elman_sine's
+    steps take ~170 us and its harness budget is a few us)."""
+
+    __slots__ = ("_prev",)
+
+    def __enter__(self) -> None:
+        self._prev = torch._C.is_grad_enabled()
+        torch._C._set_grad_enabled(False)
+
+    def __exit__(self, *exc: object) -> None:
+        torch._C._set_grad_enabled(self._prev)
+
+
 def filled_grad(param: torch.Tensor) -> torch.Tensor:
     """``param.grad`` after ``backward()``; ``None`` there is a bug in the training loop."""
     if param.grad is None:
@@ -178,19 +193,24 @@ _TAPE_DTYPES = (torch.float32, torch.float64)
 
 
 class _Tape:
-    """Copies of lists of contiguous CPU tensors of one layout (shapes, dtype), a row each.
+    """float64 copies of lists of contiguous CPU tensors of one layout (shapes, dtype), a
+    row each, and room below them for the steps' update rows (after - before).
 
     The float64 sum of squares of a tensor's part of a row is ``_squared_sum`` of that
     tensor's float64 copy bit for bit: ATen sums each row of a (rows, n) matrix as it sums
-    that row alone (tests/harness/backends/test_torch_tape.py checks it)."""
+    that row alone (tests/harness/backends/test_torch_tape.py checks it). Rows are float64
+    from the start (the copy casts, exactly), so measuring them copies nothing."""
 
     def __init__(self, layout: tuple[Any, ...]):
         dtype, *shapes = layout
         self.shapes = shapes
         self.sizes = [math.prod(s) for s in shapes]
-        row_bytes = max(1, sum(self.sizes)) * (4 if dtype == torch.float32 else 8)
-        self.capacity = 0 if row_bytes > TAPE_ROW_BYTES else min(1024, TAPE_BYTES // row_bytes)
-        self.buf = torch.empty((self.capacity, sum(self.sizes)), dtype=dtype)
+        width = max(1, sum(self.sizes))
+        step_bytes = width * (4 if dtype == torch.float32 else 8)  # what a step shows
+        self.capacity = (0 if step_bytes > TAPE_ROW_BYTES
+                         else min(1024, TAPE_BYTES // (width * 8)))
+        # recorded rows, then as many for the update rows (at most one a step, two rows)
+        self.buf = torch.empty((2 * self.capacity, sum(self.sizes)), dtype=torch.float64)
         self._views: list[list[torch.Tensor] | None] = [None] * self.capacity
         self.rows = 0
 
@@ -202,12 +222,24 @@ class _Tape:
             views = self._views[i] = [p.view(s) for p, s in zip(parts, self.shapes, strict=True)]
         return views
 
+    def measure(self, after: list[int], before: list[int]) -> list[float]:
+        """The global norm of every recorded row, then of ``after[k] - before[k]`` for each
+        k (written below the recorded rows); the tape is empty again after it."""
+        n, m = self.rows, len(after)
+        rows = self.buf[:n + m]
+        if m:
+            torch.sub(rows[_rows(after)], rows[_rows(before)], out=rows[n:])
+        self.rows = 0
+        return self.norms(rows)
+
     def norms(self, rows: torch.Tensor) -> list[float]:
         """Per row of ``rows`` (float64, this layout; squared in place): the global norm,
         each tensor's sum taken alone and the sums added in order as ``global_norm`` does."""
         squares = rows.mul_(rows)
         if torch.get_num_threads() > 1 and max(self.sizes) >= _GRAIN:
             sums = [[float(p.sum()) for p in r.split(self.sizes)] for r in squares]
+        elif len(self.sizes) == 1:
+            return [math.sqrt(0.0 + s) for s in squares.sum(dim=1).tolist()]
         else:
             parts = [part.sum(dim=1) for part in squares.split(self.sizes, dim=1)]
             sums = torch.stack(parts, dim=1).tolist()
@@ -244,13 +276,38 @@ class StepRecorder:
     at once with them.
 
     Per step: ``gradients(grads, params)``, optionally ``clipped(grads)``, ``step(params)``.
-    ``full`` says the tapes must be measured (``results()``) before the next step."""
+    ``full`` says the tapes must be measured (``results()``) before the next step.
+
+    A list of tensors seen before (the same objects: a port's parameters, gradients zeroed
+    in place) finds its tape without its layout being checked again: an elman_sine step
+    takes ~170 us and the check ~1 us per list (the list is kept, so its tensors' ids are
+    not reused while they key the cache)."""
 
     def __init__(self) -> None:
         self._tapes: dict[tuple[Any, ...], _Tape] = {}
-        self._steps: list[dict[str, Any]] = []
-        self._current: dict[str, Any] = {}
+        self._known: dict[tuple[int, ...], tuple[_Tape, tuple[torch.Tensor, ...]]] = {}
+        #: per step: [grad, post, before, after, param norm, update norm]; grad/post/before/
+        #: after are tape rows (tape, i), or values measured at once (after: None)
+        self._steps: list[list[Any]] = []
+        self._current: list[Any] = []
         self.full = False
+
+    def _tape_for(self, tensors: list[torch.Tensor]) -> _Tape | None:
+        ids = tuple(map(id, tensors))
+        known = self._known.get(ids)
+        if known is not None:
+            return known[0]
+        layout = _tape_layout(tensors)
+        if layout is None:
+            return None
+        tape = self._tapes.get(layout)
+        if tape is None:
+            tape = self._tapes[layout] = _Tape(layout)
+        if tape.capacity:
+            if len(self._known) >= 8:  # gradients made anew each step: keep a few lists only
+                self._known.clear()
+            self._known[ids] = (tape, tuple(tensors))
+        return tape
 
     def _record(self, *lists: list[torch.Tensor]) -> list[tuple[_Tape, int] | None]:
         """Copy each list into a row of its layout's tape, all with one ATen call."""
@@ -258,10 +315,7 @@ class StepRecorder:
         into: list[torch.Tensor] = []
         values: list[torch.Tensor] = []
         for tensors in lists:
-            layout = _tape_layout(tensors)
-            tape = None if layout is None else self._tapes.get(layout)
-            if tape is None and layout is not None:
-                tape = self._tapes[layout] = _Tape(layout)
+            tape = self._tape_for(tensors)
             if tape is None or tape.rows == tape.capacity:
                 handles.append(None)
                 continue
@@ -273,68 +327,58 @@ class StepRecorder:
             if i + 5 > tape.capacity:  # no room for one more step (up to 4 rows)
                 self.full = True
         if into:
-            enabled = torch.is_grad_enabled()
-            torch._C._set_grad_enabled(False)  # torch.no_grad() without its Python layers
-            try:
+            with no_grad():
                 torch._foreach_copy_(into, values)
-            finally:
-                torch._C._set_grad_enabled(enabled)
         return handles
 
     def gradients(self, grads: list[torch.Tensor], params: list[torch.Tensor]) -> None:
         grad, before = self._record(grads, params)
-        self._current = {"grad": grad or global_norm(grads), "before": before or snapshot(params)}
+        self._current = [grad or global_norm(grads), None, before or snapshot(params),
+                         None, None, None]
 
     def clipped(self, grads: list[torch.Tensor]) -> None:
         post, = self._record(grads)
-        self._current["post"] = post or global_norm(grads)
+        self._current[1] = post or global_norm(grads)
 
     def step(self, params: list[torch.Tensor]) -> None:
-        current, self._current = self._current, {}
-        before, (after,) = current["before"], self._record(params)
-        if after is not None and isinstance(before, tuple) and before[0] is after[0]:
-            current["after"] = after
+        current, self._current = self._current, []
+        before, (after,) = current[2], self._record(params)
+        if after is not None and type(before) is tuple and before[0] is after[0]:
+            current[3] = after
         else:
-            current["param"] = global_norm(params)
-            current["update"] = distance(
-                before[0].row(before[1]) if isinstance(before, tuple) else before, params)
+            current[4] = global_norm(params)
+            current[5] = distance(
+                before[0].row(before[1]) if type(before) is tuple else before, params)
         self._steps.append(current)
 
     def results(self) -> list[tuple[float, float | None, float, float]]:
         """(grad norm, clipped grad norm or None, param norm, update norm) of every step
         recorded since the last call, in order; the tapes are empty again after it."""
         steps, self._steps = self._steps, []
-        norms: dict[tuple[int, int], float] = {}
+        norms: dict[_Tape, list[float]] = {}
         updates: dict[int, float] = {}
         for tape in self._tapes.values():
             if tape.rows:
-                rows = tape.buf[:tape.rows].to(torch.float64, copy=True)
-                pairs = [(k, s["after"][1], s["before"][1]) for k, s in enumerate(steps)
-                         if "after" in s and s["after"][0] is tape]
-                ks, after, before = zip(*pairs, strict=True) if pairs else ((), (), ())
-                if pairs:  # the update rows go below the others: one squaring, one sum each
-                    rows = torch.cat([rows, rows[_rows(after)] - rows[_rows(before)]])
-                values = tape.norms(rows)
-                norms.update({(id(tape), i): v for i, v in enumerate(values[:tape.rows])})
-                updates.update(zip(ks, values[tape.rows:], strict=True))
-                tape.rows = 0
+                ks = [k for k, s in enumerate(steps) if s[3] is not None and s[3][0] is tape]
+                values = norms[tape] = tape.measure([steps[k][3][1] for k in ks],
+                                                    [steps[k][2][1] for k in ks])
+                updates.update(zip(ks, values[len(values) - len(ks):], strict=True))
         self.full = False
-        return [(_looked_up(s["grad"], norms), _looked_up(s.get("post"), norms),
-                 _looked_up(s["after"], norms) if "after" in s else s["param"],
-                 updates[k] if "after" in s else s["update"]) for k, s in enumerate(steps)]
+
+        def value(v: Any) -> Any:  # a tape row's norm, or a value measured at once
+            return norms[v[0]][v[1]] if type(v) is tuple else v
+
+        return [(value(g), value(p), value(a) if a is not None else pn,
+                 updates[k] if a is not None else un)
+                for k, (g, p, _, a, pn, un) in enumerate(steps)]
 
 
-def _rows(indices: tuple[int, ...]) -> slice | list[int]:
+def _rows(indices: list[int]) -> slice | list[int]:
     """``indices`` as a slice where they step evenly (a view, no index tensor)."""
     first, step = indices[0], (indices[1] - indices[0]) if len(indices) > 1 else 1
-    if step > 0 and list(indices) == list(range(first, first + step * len(indices), step)):
+    if step > 0 and indices == list(range(first, first + step * len(indices), step)):
         return slice(first, first + step * len(indices), step)
-    return list(indices)
-
-
-def _looked_up(value: Any, norms: Mapping[tuple[int, int], float]) -> Any:
-    """A value measured at once (float or None), or a tape row's norm."""
-    return norms[(id(value[0]), value[1])] if isinstance(value, tuple) else value
+    return indices
 
 
 # -- torch.optim.Adam's state <-> checkpoint slots (the Adam tutorials' ports share it) ----

@@ -79,15 +79,14 @@ class Observer(NullObserver):
         return self._steps
 
     def _recorder_for(self, ad: Adapter) -> Any:
-        if self._recorder is None:
-            backend: Any = ad.backend
-            make = getattr(backend, "StepRecorder", None)
-            self._recorder = make() if make is not None else _EagerRecorder(backend)
+        backend: Any = ad.backend
+        make = getattr(backend, "StepRecorder", None)
+        self._recorder = make() if make is not None else _EagerRecorder(backend)
         return self._recorder
 
     def gradients(self, ad: Adapter) -> None:
-        grads = list(_member(ad, "grads")().values())
-        self._recorder_for(ad).gradients(grads, list(ad.tensors().values()))
+        recorder = self._recorder or self._recorder_for(ad)
+        recorder.gradients(list(_member(ad, "grads")().values()), list(ad.tensors().values()))
         self._in_step = True
 
     def clipped(self, ad: Adapter) -> None:
@@ -95,10 +94,11 @@ class Observer(NullObserver):
         gradients themselves (so a clipping call that was removed shows as never clipping,
         whatever the clip function returns)."""
         self.clips = True
-        self._recorder_for(ad).clipped(list(_member(ad, "grads")().values()))
+        recorder = self._recorder or self._recorder_for(ad)
+        recorder.clipped(list(_member(ad, "grads")().values()))
 
     def step(self, ad: Adapter, loss: float) -> None:
-        recorder = self._recorder_for(ad)
+        recorder = self._recorder or self._recorder_for(ad)
         recorder.step(list(ad.tensors().values()))
         self._in_step = False
         self._losses.append(float(loss))
@@ -117,11 +117,13 @@ class Observer(NullObserver):
         losses, self._losses = self._losses, []
         for loss, (grad, post, param, update) in zip(losses, self._recorder.results(),
                                                      strict=True):
-            row = {"loss": loss, "grad_norm": grad}
-            if post is not None:
-                row["clipped"] = float(post < grad * (1 - 1e-6))
-            row.update(param_norm=param, update_norm=update)
-            row.setdefault("clipped", 0.0)
+            if post is None:
+                row = {"loss": loss, "grad_norm": grad, "param_norm": param,
+                       "update_norm": update, "clipped": 0.0}
+            else:
+                row = {"loss": loss, "grad_norm": grad,
+                       "clipped": float(post < grad * (1 - 1e-6)), "param_norm": param,
+                       "update_norm": update}
             self._epoch.append(row)
             if self.keep_steps:
                 self._steps.append(row)

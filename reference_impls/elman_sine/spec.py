@@ -119,13 +119,13 @@ class Schedule:
         return Loop(data=make_data(config))
 
     def epochs(self, ad: Adapter, config: Config, loop: Loop) -> Iterator[EpochRecord]:
-        x, y = loop.data["x"], loop.data["y"]  # (T, 1) each
+        points = _points(ad, loop.data, config.seq_length)  # [{"x": x[j:j+1], "y": ...}]
         obs = loop.observer
         while loop.epoch < config.epochs:
             total = np.float32(0.0)  # the article's float32 running sum, as printed
             context = ad.zero_state(1)  # (1, H)
             for j in range(config.seq_length):
-                loss, context = ad.forward_loss({"x": x[j:j + 1], "y": y[j:j + 1]}, context)
+                loss, context = ad.forward_loss(points[j], context)
                 ad.backward(loss)
                 obs.gradients(ad)
                 ad.update()  # w1 -= lr * grad, then w2; grads zeroed
@@ -140,6 +140,17 @@ class Schedule:
     def outputs(self, ad: Adapter, config: Config, loop: Loop) -> dict[str, Any]:
         """The article's prediction pass: one step per point from a zero context."""
         return {"predictions": ad.forward({"x": loop.data["x"]})["y"][:, 0].tolist()}
+
+
+def _points(ad: Adapter, data: Mapping[str, np.ndarray], seq_length: int
+            ) -> list[dict[str, Any]]:
+    """Each step's point and target, ``x[j:j + 1]`` and ``y[j:j + 1]`` (the article's
+    slices), made once per run. An adapter with the optional ``as_tensors(array)`` hook gets
+    them sliced from its own tensors, converted once (the article's ``x``/``y`` are tensors
+    made once); any other gets numpy slices and converts them itself."""
+    convert = getattr(ad, "as_tensors", None)
+    x, y = (data["x"], data["y"]) if convert is None else (convert(data["x"]), convert(data["y"]))
+    return [{"x": x[j:j + 1], "y": y[j:j + 1]} for j in range(seq_length)]
 
 
 # Golden tolerances: 1-ulp noise against an lr change, measured with `rnn-harness
