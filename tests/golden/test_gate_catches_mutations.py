@@ -27,8 +27,8 @@ def _m(port_id, rel_file, old, new, what):
 MUTATIONS = [
     # a 0.1 % learning-rate change: the ci gate (prefix + checkpoint segments) catches it in
     # every port whose tutorial plans segments
-    _m("elman_sine/torch", "elman_sine/torch_port.py", "lr = self.config.lr",
-       "lr = self.config.lr * 1.001", "lr"),
+    _m("elman_sine/torch", "elman_sine/torch_port.py", "lr, g1, g2 = self.config.lr,",
+       "lr, g1, g2 = self.config.lr * 1.001,", "lr"),
     _m("elman_sine/mxnet", "elman_sine/mxnet_port.py", "lr = self.config.lr",
        "lr = self.config.lr * 1.001", "lr"),
     _m("rnn_windows/torch", "rnn_windows/torch_port.py", "lr=config.lr, betas",
@@ -118,7 +118,7 @@ def test_check_fails_on_a_mutated_port(request, tmp_path, port_id, rel_file, old
 @pytest.mark.torch
 def test_lr_change_names_the_first_divergent_epoch(tmp_path):
     result = run_mutated(tmp_path, "elman_sine/torch", "elman_sine/torch_port.py",
-                         "lr = self.config.lr", "lr = self.config.lr * 1.01")
+                         "lr, g1, g2 = self.config.lr,", "lr, g1, g2 = self.config.lr * 1.01,")
     assert result.returncode == 1
     # the epoch the message names is the one an in-process comparison finds
     from dataclasses import replace

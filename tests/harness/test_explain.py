@@ -103,8 +103,8 @@ def _harness(env, tmp_path, *args):
 @pytest.mark.torch
 @needs_torch
 def test_a_mutated_port_is_classified_as_code(tmp_path):
-    env = _copy(tmp_path, {"elman_sine/torch_port.py": ("lr = self.config.lr",
-                                                        "lr = self.config.lr * 1.01")})
+    env = _copy(tmp_path, {"elman_sine/torch_port.py": ("lr, g1, g2 = self.config.lr,",
+                                                        "lr, g1, g2 = self.config.lr * 1.01,")})
     shutil.copytree(ROOT / "golden" / "elman_sine" / "torch" / "ci",
                     tmp_path / "golden" / "elman_sine" / "torch" / "ci")
     result = _harness(env, tmp_path, "explain", "elman_sine/torch", "--golden-dir",
