@@ -212,6 +212,7 @@ class _Tape:
         # recorded rows, then as many for the update rows (at most one a step, two rows)
         self.buf = torch.empty((2 * self.capacity, sum(self.sizes)), dtype=torch.float64)
         self._views: list[list[torch.Tensor] | None] = [None] * self.capacity
+        self._spans: dict[tuple[int, int], list[torch.Tensor]] = {}
         self.rows = 0
 
     def row(self, i: int) -> list[torch.Tensor]:
@@ -220,6 +221,14 @@ class _Tape:
         if views is None:
             parts = self.buf[i].split(self.sizes)
             views = self._views[i] = [p.view(s) for p, s in zip(parts, self.shapes, strict=True)]
+        return views
+
+    def views(self, i: int, count: int) -> list[torch.Tensor]:
+        """Rows ``i`` to ``i + count - 1`` as one list of tensors (made once per pair)."""
+        views = self._spans.get((i, count))
+        if views is None:
+            views = self._spans[(i, count)] = [v for k in range(i, i + count)
+                                               for v in self.row(k)]
         return views
 
     def measure(self, after: list[int], before: list[int]) -> list[float]:
@@ -238,11 +247,11 @@ class _Tape:
         squares = rows.mul_(rows)
         if torch.get_num_threads() > 1 and max(self.sizes) >= _GRAIN:
             sums = [[float(p.sum()) for p in r.split(self.sizes)] for r in squares]
-        elif len(self.sizes) == 1:
-            return [math.sqrt(0.0 + s) for s in squares.sum(dim=1).tolist()]
-        else:
-            parts = [part.sum(dim=1) for part in squares.split(self.sizes, dim=1)]
-            sums = torch.stack(parts, dim=1).tolist()
+        else:  # a column of sums per tensor, added across in order: _fold, row by row
+            totals = [0.0] * rows.shape[0]
+            for part in squares.split(self.sizes, dim=1):
+                totals = [t + s for t, s in zip(totals, part.sum(dim=1).tolist(), strict=True)]
+            return [math.sqrt(t) for t in totals]
         return [math.sqrt(_fold(row)) for row in sums]
 
 
@@ -327,11 +336,18 @@ class StepRecorder:
             if i + 5 > tape.capacity:  # no room for one more step (up to 4 rows)
                 self.full = True
         if into:
-            with no_grad():
-                torch._foreach_copy_(into, values)
+            _copy(into, values)
         return handles
 
     def gradients(self, grads: list[torch.Tensor], params: list[torch.Tensor]) -> None:
+        tape = self._tape_for(grads)
+        if tape is not None and tape is self._tape_for(params) and tape.rows + 2 <= tape.capacity:
+            i = tape.rows  # the common case in short: _record(grads, params) into one tape
+            tape.rows = i + 2
+            _copy(tape.views(i, 2), grads + params)
+            self.full = self.full or i + 6 > tape.capacity
+            self._current = [(tape, i), None, (tape, i + 1), None, None, None]
+            return
         grad, before = self._record(grads, params)
         self._current = [grad or global_norm(grads), None, before or snapshot(params),
                          None, None, None]
@@ -342,7 +358,17 @@ class StepRecorder:
 
     def step(self, params: list[torch.Tensor]) -> None:
         current, self._current = self._current, []
-        before, (after,) = current[2], self._record(params)
+        before = current[2]
+        tape: _Tape | None = before[0] if type(before) is tuple else None
+        if tape is not None and tape.rows < tape.capacity and self._tape_for(params) is tape:
+            i = tape.rows  # the common case in short: _record(params) beside the step's start
+            tape.rows = i + 1
+            _copy(tape.views(i, 1), params)
+            self.full = self.full or i + 5 > tape.capacity
+            current[3] = (tape, i)
+            self._steps.append(current)
+            return
+        (after,) = self._record(params)
         if after is not None and type(before) is tuple and before[0] is after[0]:
             current[3] = after
         else:
@@ -371,6 +397,17 @@ class StepRecorder:
         return [(value(g), value(p), value(a) if a is not None else pn,
                  updates[k] if a is not None else un)
                 for k, (g, p, _, a, pn, un) in enumerate(steps)]
+
+
+def _copy(into: list[torch.Tensor], values: list[torch.Tensor]) -> None:
+    """``into[k].copy_(values[k])`` for every k in one ATen call, recording no graph
+    (``torch.no_grad()``'s switch without its Python layers)."""
+    enabled = torch._C.is_grad_enabled()
+    torch._C._set_grad_enabled(False)
+    try:
+        torch._foreach_copy_(into, values)
+    finally:
+        torch._C._set_grad_enabled(enabled)
 
 
 def _rows(indices: list[int]) -> slice | list[int]:
