@@ -143,13 +143,15 @@ def check_request(req: GateRequest, *, segments: bool = True,
                   obtained: Trajectory | None = None, progress: ProgressFn | None = None,
                   on_segment: Callable[[SegmentVerdict], None] | None = None,
                   write_obtained: bool = True, envelope: bool = False,
-                  seeds: int | None = None) -> CheckResult:
+                  seeds: int | None = None, fail_fast: bool = False) -> CheckResult:
     """Gate the profile's run (``obtained``, or trained here at the golden's thread count),
     then replay the tutorial golden's checkpoint segments (unless ``segments`` is False,
     the spec plans none, or the check is against another port's golden), and with
     ``envelope`` check the seed envelope too (its first ``seeds`` seeds; see
     ``harness.sweep.check_envelope``: the band and the outcome test gate, the single
-    seed is shown)."""
+    seed is shown). ``fail_fast`` stops at the first failure: a run that fails replays no
+    segment, and the segments stop at the first that fails (the same exit code, sooner;
+    the failures after the first are not looked for)."""
     result = CheckResult(req)
     use_threads(golden_threads(req))
     try:
@@ -159,8 +161,10 @@ def check_request(req: GateRequest, *, segments: bool = True,
         return replace(result, skipped=exc.summary, errors=(PartError("run", exc),))
     except HarnessError as exc:
         result = replace(result, errors=(PartError("run", exc),))
+    if fail_fast and not result.run_passed:
+        return result
     if segments:
-        result = check_segments(result, on_segment=on_segment)
+        result = check_segments(result, on_segment=on_segment, fail_fast=fail_fast)
     return check_envelope_of(result, seeds=seeds) if envelope else result
 
 
@@ -179,7 +183,8 @@ def check_envelope_of(result: CheckResult, *, seeds: int | None = None) -> Check
 
 
 def check_segments(result: CheckResult, *,
-                   on_segment: Callable[[SegmentVerdict], None] | None = None) -> CheckResult:
+                   on_segment: Callable[[SegmentVerdict], None] | None = None,
+                   fail_fast: bool = False) -> CheckResult:
     """``result`` with the tutorial golden's checkpoint segments replayed at that golden's
     thread count (unchanged where the spec plans none, the check is against another port's
     golden, or the port was skipped for want of its data)."""
@@ -188,7 +193,7 @@ def check_segments(result: CheckResult, *,
         return result
     use_threads(golden_threads(replace(req, profile=SEGMENT_PROFILE, against=None)))
     try:
-        verdicts = tuple(gate_segments(req, on_segment=on_segment))
+        verdicts = tuple(gate_segments(req, on_segment=on_segment, fail_fast=fail_fast))
     except DivergenceError as exc:  # a blow-up inside a segment: the numbers moved
         return replace(result, errors=(*result.errors, PartError("segments", exc)))
     except HarnessError as exc:
@@ -197,6 +202,9 @@ def check_segments(result: CheckResult, *,
     if any(not v.passed for v in verdicts):
         golden_meta = req.store.read(req.port_id, SEGMENT_PROFILE).meta
         notes = (*device_change_notes(req, golden_meta), *machine_notes(req, golden_meta))
+        if fail_fast:
+            notes += ("--fail-fast: the segments after the first failed one were not "
+                      "replayed",)
     return replace(result, segments=verdicts, segment_notes=notes)
 
 

@@ -69,11 +69,11 @@ def stored_segments(req: GateRequest) -> list[Segment]:
     return segments
 
 
-def gate_segments(req: GateRequest, *, on_segment: Callable[[SegmentVerdict], None] | None = None
-                  ) -> list[SegmentVerdict]:
-    """Replay every stored segment of ``req``'s port and judge it under the spec's
-    ``SegmentPlan`` tolerances. A spec with a plan but no segments on disk is an error that
-    names the command that records them."""
+def gate_segments(req: GateRequest, *, on_segment: Callable[[SegmentVerdict], None] | None = None,
+                  fail_fast: bool = False) -> list[SegmentVerdict]:
+    """Replay every stored segment of ``req``'s port (``fail_fast``: up to the first that
+    fails) and judge it under the spec's ``SegmentPlan`` tolerances. A spec with a plan but
+    no segments on disk is an error that names the command that records them."""
     plan = req.spec.segments
     if plan is None:
         return []
@@ -110,6 +110,8 @@ def gate_segments(req: GateRequest, *, on_segment: Callable[[SegmentVerdict], No
         verdicts.append(verdict)
         if on_segment is not None:
             on_segment(verdict)
+        if fail_fast and divergence is not None:
+            break
     return verdicts
 
 

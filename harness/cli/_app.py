@@ -140,6 +140,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "framework need not be installed")
     p.add_argument("--no-segments", action="store_true",
                    help="skip the checkpoint segments (gate the profile's own run only)")
+    p.add_argument("-x", "--fail-fast", action="store_true",
+                   help="stop each port's check at its first failure: a run that fails "
+                   "replays no segment, and the segments stop at the first that fails (the "
+                   "same exit code, sooner; the later failures are not looked for)")
     p.add_argument("--envelope", action="store_true",
                    help="check against each port's seed envelope (recorded with record "
                    "--seeds): the golden seed's run against the per-epoch band (inside, or "

@@ -151,19 +151,21 @@ class CheckOptions:
     segments: bool
     threads: int | None
     verbose: bool = False
+    fail_fast: bool = False
 
 
 def check_port(req: GateRequest, *, segments: bool, bars: Bars = _no_bar,
-               verbose: bool = False) -> PortCheck:
+               verbose: bool = False, fail_fast: bool = False) -> PortCheck:
     """``harness.check``'s verdict for one port (its run, then its segments, each under
     its own progress bar), as table rows and messages (``verbose``: every epoch's table
     and every failed segment)."""
     against = f" against {req.against}" if req.against else ""
     with bars(f"check {req.port_id}{against} ({req.profile})") as bar:
         result = check_request(req, segments=False, progress=bar)
-    if segments:
+    if segments and not (fail_fast and not result.run_passed):
         with bars(f"segments {req.port_id}") as bar:
-            result = check_segments(result, on_segment=_segment_progress(bar))
+            result = check_segments(result, on_segment=_segment_progress(bar),
+                                    fail_fast=fail_fast)
     return format_check(result, verbose=verbose)
 
 
@@ -277,7 +279,8 @@ def check_job(job: Job, registry: Registry | None, options: CheckOptions) -> Por
     override_threads(options.threads)
     req = resolve(job.port_id, job.profile, device=job.device, golden_dir=options.golden_dir,
                   registry=registry, against=options.against)
-    return check_port(req, segments=options.segments, verbose=options.verbose)
+    return check_port(req, segments=options.segments, verbose=options.verbose,
+                      fail_fast=options.fail_fast)
 
 
 def port_executor(args: argparse.Namespace, ports: int) -> Executor | None:
@@ -336,12 +339,15 @@ def check_ports(args: argparse.Namespace, registry: Registry, requests: Sequence
 
     segments = args.against is None and not args.no_segments
     verbose = bool(getattr(args, "verbose", False))
+    fail_fast = bool(getattr(args, "fail_fast", False))
     executor = port_executor(args, len(requests))
     if executor is None:
         for req in requests:
-            emit(check_port(req, segments=segments, bars=bars, verbose=verbose))
+            emit(check_port(req, segments=segments, bars=bars, verbose=verbose,
+                            fail_fast=fail_fast))
         return worst, checked
-    options = CheckOptions(args.golden_dir, args.against, segments, args.threads, verbose)
+    options = CheckOptions(args.golden_dir, args.against, segments, args.threads, verbose,
+                           fail_fast)
     by_job = {Job(r.port_id, r.profile, None, r.device): r for r in requests}
     run_in_order(executor, list(by_job), registry, partial(check_job, options=options),
                  lambda job, outcome: emit(_as_check(by_job[job], outcome)),

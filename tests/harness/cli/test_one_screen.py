@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from harness.check import CheckResult, check_segments, resolve
 from harness.cli import build_parser, main
 from harness.compare import max_rel
 from harness.golden import GoldenStore, read_segments, write_segments
@@ -230,3 +231,20 @@ def test_options_are_never_abbreviated(argv, capsys):
         build_parser().parse_args(argv)
     assert info.value.code == 2
     assert "unrecognized arguments" in capsys.readouterr().err
+
+
+def test_fail_fast_stops_at_the_first_failure_with_the_same_exit_code(toy_golden, printed):
+    argv = ["check", "toy/numpy", "--profile", "ci", "--fail-fast"]
+    assert run(argv, toy_golden, drift_registry) == 1
+    text = printed.getvalue()
+    assert "first divergent epoch 0" in text
+    assert "segment" not in text, text  # the run failed: no segment was replayed
+    # the segments alone: replayed up to the first that fails, and a note says so
+    req = resolve("toy/numpy", "ci", golden_dir=toy_golden, registry=drift_registry())
+    every = check_segments(CheckResult(req)).segments
+    first = check_segments(CheckResult(req), fail_fast=True)
+    failed = [i for i, v in enumerate(every) if not v.passed]
+    assert len(failed) >= 2, every  # else there is nothing to stop before
+    assert [(v.start, v.divergence) for v in first.segments] == [
+        (v.start, v.divergence) for v in every[:failed[0] + 1]]
+    assert any("--fail-fast" in note for note in first.segment_notes)
