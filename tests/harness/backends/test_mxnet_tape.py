@@ -17,7 +17,12 @@ mx = pytest.importorskip("mxnet",
 from harness.backends import mxnet_backend as mb  # noqa: E402
 
 
-def _train(shapes, seed, scale, dtype, steps, clip, measure_every):
+def _halve(grads):
+    for g in grads:
+        g[:] = g * 0.5
+
+
+def _train(shapes, seed, scale, dtype, steps, clip, measure_every, clip_fn=_halve):
     """(recorder rows, eager rows) of a toy SGD run with optional clipping."""
     rng = np.random.default_rng(seed)
     params = [mx.nd.array(rng.standard_normal(s) * 10.0 ** scale, dtype=dtype) for s in shapes]
@@ -28,8 +33,7 @@ def _train(shapes, seed, scale, dtype, steps, clip, measure_every):
         eager = [mb.global_norm(grads), None]
         before = mb.snapshot(params)
         if clip:
-            for g in grads:
-                g[:] = g * 0.5
+            clip_fn(grads)
             recorder.clipped(grads)
             eager[1] = mb.global_norm(grads)
         for p, g in zip(params, grads, strict=True):
@@ -58,6 +62,27 @@ def test_recorded_norms_equal_global_norm_and_distance_bit_for_bit(shapes, seed,
 def test_large_steps_are_measured_at_once_with_the_same_values():
     got, want = _train([(200, 200), (200,)], 6, 0, "float32", 4, True, 2)
     assert got == want
+
+
+def _leave(grads):  # a clipping below its threshold: the gradients stay as they are
+    pass
+
+
+def _nudge_one(grads):  # one element of the last gradient moves by one ulp
+    last = grads[-1].asnumpy()
+    flat = last.reshape(-1)
+    flat[-1] = np.nextafter(flat[-1], np.array(np.inf, dtype=flat.dtype))
+    grads[-1][:] = mx.nd.array(last, dtype=last.dtype)
+
+
+@pytest.mark.parametrize("clip_fn", [_leave, _nudge_one, _halve], ids=lambda f: f.__name__)
+def test_a_large_step_s_clipped_norm_is_global_norm_s_whatever_the_clipping_changed(clip_fn):
+    """Large steps skip measuring gradients the clipping left exactly as they were: the
+    value must still be global_norm's, and a change of one ulp in one element be seen."""
+    got, want = _train([(200, 200), (200,)], 7, 0, "float32", 4, True, 2, clip_fn=clip_fn)
+    assert got == want
+    if clip_fn is _nudge_one:
+        assert all(g != p for g, p, _, _ in got), "a one-ulp change reads as no change"
 
 
 def test_a_full_tape_says_so_and_is_empty_after_results():

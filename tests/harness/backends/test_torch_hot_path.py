@@ -8,6 +8,8 @@ import weakref
 
 import pytest
 
+pytestmark = pytest.mark.torch
+
 torch = pytest.importorskip("torch",
                             reason="install the torch extra: pip install 'rnn-harness[torch]'")
 
