@@ -11,11 +11,12 @@ at the thread count its golden records; ``--threads`` overrides), run in the wor
 from __future__ import annotations
 
 import argparse
+import csv
 import math
 import textwrap
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -299,9 +300,11 @@ def port_executor(args: argparse.Namespace, ports: int) -> Executor | None:
 
 
 def run_in_order(executor: Executor, jobs: Sequence[Job], registry: Registry, task: Task,
-                 emit: Callable[[Job, Any], None], label: str) -> None:
-    """Run ``task`` for every job on ``executor``; ``emit`` each outcome (the task's
-    result or a ``JobFailure``) in job order, each as soon as the jobs before it are in."""
+                 emit: Callable[[Job, Any], None], label: str,
+                 schedule: Sequence[Job] | None = None) -> None:
+    """Run ``task`` for every job on ``executor`` (started in ``schedule``'s order, by
+    default the jobs'); ``emit`` each outcome (the task's result or a ``JobFailure``) in
+    job order, each as soon as the jobs before it are in."""
     outcomes: dict[Job, Any] = {}
     order = list(jobs)
 
@@ -313,7 +316,30 @@ def run_in_order(executor: Executor, jobs: Sequence[Job], registry: Registry, ta
                 first = order.pop(0)
                 emit(first, outcomes.pop(first))
 
-        executor.run(jobs, registry, arrived, task=task)
+        executor.run(list(schedule or jobs), registry, arrived, task=task)
+
+
+def expected_seconds(req: GateRequest, segments: bool) -> float:
+    """About how long ``req``'s check takes, from its goldens' own timing (the ``wall_s``
+    column of the profile's run), scaled by the epochs its segments replay; 0 where unknown.
+    Only to start the longest checks first, so that no worker is left with one at the end."""
+    try:
+        ci = _wall_seconds(req.golden_path / "trajectory.csv")
+    except (OSError, ValueError):
+        return 0.0
+    epochs = len(ci)
+    plan = req.spec.segments
+    replayed = 0
+    if segments and plan is not None and plan.step_limit_for(req.port_id) is None:
+        folder = replace(req, profile=SEGMENT_PROFILE).golden_path / "segments"
+        replayed = plan.length * sum(1 for p in folder.iterdir() if p.is_dir()) \
+            if folder.is_dir() else 0
+    return sum(ci) * (1 + replayed / max(epochs, 1))
+
+
+def _wall_seconds(path: Path) -> list[float]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return [float(row["wall_s"]) for row in csv.DictReader(f)]
 
 
 def check_ports(args: argparse.Namespace, registry: Registry, requests: Sequence[GateRequest],
@@ -349,9 +375,11 @@ def check_ports(args: argparse.Namespace, registry: Registry, requests: Sequence
     options = CheckOptions(args.golden_dir, args.against, segments, args.threads, verbose,
                            fail_fast)
     by_job = {Job(r.port_id, r.profile, None, r.device): r for r in requests}
+    longest_first = sorted(by_job, key=lambda job: -expected_seconds(by_job[job], segments))
     run_in_order(executor, list(by_job), registry, partial(check_job, options=options),
                  lambda job, outcome: emit(_as_check(by_job[job], outcome)),
-                 f"check {len(by_job)} ports ({args.profile}, {executor.name})")
+                 f"check {len(by_job)} ports ({args.profile}, {executor.name})",
+                 schedule=longest_first)
     return worst, checked
 
 

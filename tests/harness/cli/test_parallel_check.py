@@ -87,3 +87,36 @@ def test_all_ports_pass_on_the_dask_executor_in_registry_order(golden, capsys,
     assert check(golden, recording_registry, "--executor", "dask", "--scheduler",
                  dask_scheduler) == 0
     assert table_rows(capsys.readouterr().out) == [(i, "pass") for i in IDS]
+
+
+def test_the_longest_checks_start_first_and_print_in_registry_order(golden, capsys,
+                                                                    monkeypatch):
+    from harness.cli import _gating
+    from harness.sweep import LocalExecutor
+
+    started: list[str] = []
+    run = LocalExecutor.run
+
+    def recording_run(self, jobs, *args, **kwargs):
+        started.extend(job.port_id for job in jobs)
+        return run(self, jobs, *args, **kwargs)
+
+    monkeypatch.setattr(LocalExecutor, "run", recording_run)
+    cost = {IDS[0]: 1.0, IDS[1]: 3.0, IDS[2]: 0.5, IDS[3]: 2.0}
+    monkeypatch.setattr(_gating, "expected_seconds", lambda req, segments: cost[req.port_id])
+    assert check(golden, checking_registry, "--workers", "2") == 1
+    assert started == sorted(IDS, key=lambda p: -cost[p])
+    assert [port for port, _ in table_rows(capsys.readouterr().out)] == IDS
+
+
+def test_a_check_is_expected_to_take_its_golden_s_time(golden):
+    from harness.check import resolve
+    from harness.cli._gating import expected_seconds
+
+    req = resolve(IDS[1], "ci", golden_dir=golden, registry=recording_registry())
+    with (req.golden_path / "trajectory.csv").open() as f:
+        header = f.readline().strip().split(",")
+        wall = sum(float(line.split(",")[header.index("wall_s")]) for line in f)
+    assert wall > 0 and expected_seconds(req, segments=False) == pytest.approx(wall)
+    missing = resolve(IDS[1], "tutorial", golden_dir=golden, registry=recording_registry())
+    assert expected_seconds(missing, segments=True) == 0.0
