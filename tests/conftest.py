@@ -64,3 +64,50 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
         report.longrepr = (f"{collector.nodeid} skips for want of {', '.join(unmarked)} but "
                            f"does not mark its tests {', '.join(unmarked)}: "
                            + RULE.format(fw=unmarked[0]))
+
+
+# ------------------------------------------------------------------ one ci run per port
+class CiRun:
+    """A port's ci run as ``rnn-harness check`` trains it (the golden's seed and thread
+    count), with the checkpoint the port held after each epoch (``checkpoints[k]``: after
+    epoch k, as ``SpecPort.checkpoint()`` gives it)."""
+
+    def __init__(self, port_id: str) -> None:
+        from harness.check import resolve
+        from harness.check._compose import golden_threads
+        from harness.runner import start_port, train_started
+        from harness.seeding import use_threads
+
+        req = resolve(port_id, "ci")
+        seed = req.store.read(port_id, "ci").meta["seed"]
+        use_threads(golden_threads(req))
+        started = start_port(port_id, "ci", seed=seed)
+        self.checkpoints: dict = {}
+
+        def keep(epoch: int, total: int, metrics: object) -> None:
+            self.checkpoints[epoch] = started.port.checkpoint()
+
+        self.trajectory = train_started(started, keep)
+
+
+@pytest.fixture(scope="session")
+def ci_run() -> Iterator[object]:
+    """``ci_run(port_id)``: the port's ``CiRun``, trained once per test session (per xdist
+    worker: tests that read it carry ``pytest.mark.xdist_group(port_id)``, so one worker
+    runs them all). A missing corpus skips every test that asks, with its fix."""
+    from harness.errors import CorpusError
+
+    runs: dict[str, CiRun | CorpusError] = {}
+
+    def get(port_id: str) -> CiRun:
+        if port_id not in runs:
+            try:
+                runs[port_id] = CiRun(port_id)
+            except CorpusError as exc:
+                runs[port_id] = exc
+        found = runs[port_id]
+        if isinstance(found, CorpusError):
+            pytest.skip(f"{found.summary} Fix: {found.fix}")
+        return found
+
+    yield get

@@ -12,7 +12,8 @@ REGISTRY = default_registry()
 def port_params():
     for profile in ("ci", "tutorial"):
         for entry in REGISTRY.entries():
-            marks = [getattr(pytest.mark, entry.framework)]
+            marks = [getattr(pytest.mark, entry.framework),
+                     pytest.mark.xdist_group(entry.port_id)]  # one worker trains its ci run
             if profile == "tutorial":
                 marks.append(pytest.mark.slow)  # minutes for char_rnn; run with -m slow
             yield pytest.param(entry.port_id, profile, marks=marks,
@@ -20,9 +21,14 @@ def port_params():
 
 
 @pytest.mark.parametrize("port_id, profile", list(port_params()))
-def test_run_matches_golden(port_id, profile, golden_check):
+def test_run_matches_golden(port_id, profile, golden_check, ci_run):
+    """The run as `check` trains it (the golden's seed and threads; the ci run is shared
+    with the checkpoint-restore tests), then every checkpoint segment, through the plugin."""
+    if profile == "ci":
+        golden_check(ci_run(port_id).trajectory)
+        return
     try:
-        golden_check.run(port_id, profile)  # trains with the golden's seed, as `check` does
+        golden_check.run(port_id, profile)
     except CorpusError as exc:
         pytest.skip(str(exc))
 

@@ -29,7 +29,8 @@ REGISTRY = default_registry()
 
 def ports(profile: str) -> Iterable[Any]:
     for entry in REGISTRY.entries():
-        marks = [getattr(pytest.mark, entry.framework)]
+        marks = [getattr(pytest.mark, entry.framework),
+                 pytest.mark.xdist_group(entry.port_id)]  # the worker that holds its ci run
         if profile == "tutorial":
             marks.append(pytest.mark.slow)  # a whole tutorial run: minutes for char_rnn
         yield pytest.param(entry.port_id, marks=marks, id=entry.port_id.replace("/", "-"))
@@ -60,19 +61,28 @@ EARLY_REPLAY = 2
 
 
 def assert_restores_exactly(port_id: str, profile: str, starts: Mapping[str, int],
-                            golden_store: GoldenStore, folder: Path) -> None:
+                            golden_store: GoldenStore, folder: Path,
+                            whole_run: Any = None) -> None:
     """``starts``: a label -> the epoch after which to checkpoint. The latest is replayed to
-    the end, the others for ``EARLY_REPLAY`` epochs."""
+    the end, the others for ``EARLY_REPLAY`` epochs. ``whole_run``: the uninterrupted run
+    already trained (a ``CiRun``), else it is trained here."""
     golden = golden_store.read(port_id, profile)
     config = REGISTRY.spec(REGISTRY.get(port_id).tutorial).profile(profile)
     seed = golden.meta["seed"]
-    whole = started(port_id, config, seed)
     rows: list[Mapping[str, float]] = []
     checkpoints: dict[int, Checkpoint] = {}
-    for record in whole.train():
-        rows.append(record.metrics)
-        if len(rows) in starts.values():
-            checkpoints[len(rows)] = through_disk(whole.checkpoint(), folder)
+    if whole_run is not None:
+        metrics = whole_run.trajectory.metrics
+        rows = [{name: float(values[i]) for name, values in metrics.items()}
+                for i in range(whole_run.trajectory.num_epochs)]
+        checkpoints = {k: through_disk(whole_run.checkpoints[k], folder)
+                       for k in starts.values()}
+    else:
+        whole = started(port_id, config, seed)
+        for record in whole.train():
+            rows.append(record.metrics)
+            if len(rows) in starts.values():
+                checkpoints[len(rows)] = through_disk(whole.checkpoint(), folder)
     for metric, values in golden.metrics.items():  # else a failure below blames restore
         np.testing.assert_array_equal([r[metric] for r in rows], values,
                                       err_msg=f"the uninterrupted run is not the golden: {metric}")
@@ -93,10 +103,11 @@ def assert_restores_exactly(port_id: str, profile: str, starts: Mapping[str, int
 
 
 @pytest.mark.parametrize("port_id", list(ports("ci")))
-def test_restoring_a_ci_checkpoint_reproduces_the_golden_tail(port_id, golden_store, tmp_path):
+def test_restoring_a_ci_checkpoint_reproduces_the_golden_tail(port_id, golden_store, tmp_path,
+                                                             ci_run):
     epochs = REGISTRY.spec(REGISTRY.get(port_id).tutorial).profile("ci").epochs
     starts = {"first epoch": 1, "half way": epochs // 2}
-    assert_restores_exactly(port_id, "ci", starts, golden_store, tmp_path)
+    assert_restores_exactly(port_id, "ci", starts, golden_store, tmp_path, ci_run(port_id))
 
 
 @pytest.mark.parametrize("port_id", list(ports("ci")))
