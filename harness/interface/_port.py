@@ -73,7 +73,9 @@ class Adapter(Protocol):
     framework tensor, so reading and loading canonical parameters is written once.
     Optional members the schedules and checks use where a tutorial needs them:
     ``clip(theta) -> float`` (the pre-clip global norm), ``predict_step``, ``to_float64``,
-    ``truncation_grads``, ``clip_grads``.
+    ``truncation_grads``, ``clip_grads``, and ``as_tensors(array)``: the schedule's data
+    converted to the framework's tensors once per run (a schedule that uses it slices the
+    tensors, so ``forward_loss`` then receives tensors; without it, numpy slices).
     """
 
     port_id: str
