@@ -305,6 +305,8 @@ def run_in_order(executor: Executor, jobs: Sequence[Job], registry: Registry, ta
     """Run ``task`` for every job on ``executor`` (started in ``schedule``'s order, by
     default the jobs'); ``emit`` each outcome (the task's result or a ``JobFailure``) in
     job order, each as soon as the jobs before it are in."""
+    from harness.sweep import SweepInterrupted
+
     outcomes: dict[Job, Any] = {}
     order = list(jobs)
 
@@ -316,7 +318,11 @@ def run_in_order(executor: Executor, jobs: Sequence[Job], registry: Registry, ta
                 first = order.pop(0)
                 emit(first, outcomes.pop(first))
 
-        executor.run(list(schedule or jobs), registry, arrived, task=task)
+        try:
+            executor.run(list(schedule or jobs), registry, arrived, task=task)
+        except SweepInterrupted as exc:  # name the ports in the order their rows print
+            exc.result.jobs = tuple(jobs)
+            raise
 
 
 def expected_seconds(req: GateRequest, segments: bool) -> float:
