@@ -329,18 +329,17 @@ def expected_seconds(req: GateRequest, segments: bool) -> float:
     """About how long ``req``'s check takes, from its goldens' own timing (the ``wall_s``
     column of the profile's run), scaled by the epochs its segments replay; 0 where unknown.
     Only to start the longest checks first, so that no worker is left with one at the end."""
-    try:
-        ci = _wall_seconds(req.golden_path / "trajectory.csv")
-    except (OSError, ValueError):
-        return 0.0
-    epochs = len(ci)
     plan = req.spec.segments
     replayed = 0
-    if segments and plan is not None and plan.step_limit_for(req.port_id) is None:
-        folder = replace(req, profile=SEGMENT_PROFILE).golden_path / "segments"
-        replayed = plan.length * sum(1 for p in folder.iterdir() if p.is_dir()) \
-            if folder.is_dir() else 0
-    return sum(ci) * (1 + replayed / max(epochs, 1))
+    try:
+        ci = _wall_seconds(req.golden_path / "trajectory.csv")
+        if segments and plan is not None and plan.step_limit_for(req.port_id) is None:
+            folder = replace(req, profile=SEGMENT_PROFILE).golden_path / "segments"
+            if folder.is_dir():
+                replayed = plan.length * sum(1 for p in folder.iterdir() if p.is_dir())
+    except (OSError, ValueError, KeyError):  # unreadable: the check itself will say why
+        return 0.0
+    return sum(ci) * (1 + replayed / max(len(ci), 1))
 
 
 def _wall_seconds(path: Path) -> list[float]:
