@@ -88,11 +88,9 @@ def _data(value: Any) -> Any:
 
 
 def global_norm(tensors: list[Any]) -> float:
-    """sqrt of the sum of squares of every element, in float64 (an observable: read-only);
-    one host sync for all tensors. A float64 array is squared as it is (no copy first)."""
-    sums = [mx.nd.sum(mx.nd.square(_nd(t).astype("float64", copy=False))) for t in tensors]
-    total = mx.nd.add_n(*sums) if len(sums) > 1 else sums[0]
-    return math.sqrt(float(total.asscalar()))
+    """sqrt of the sum of squares of every element, in float64 (an observable: read-only),
+    summed on the host by ``sum_of_squares`` (bits fixed by its algorithm, not the machine)."""
+    return math.sqrt(sum_of_squares(_flat64(_host(tensors)))[0])
 
 
 def _nd(value: Any) -> Any:
@@ -108,31 +106,69 @@ def snapshot(tensors: list[Any]) -> list[Any]:
 
 def distance(before: list[Any], after: list[Any]) -> float:
     """``||after - before||`` over all arrays, in float64."""
-    diffs = [_nd(a).astype("float64") - _nd(b).astype("float64")
-             for a, b in zip(after, before, strict=True)]
-    return global_norm(diffs)
+    diff = _flat64(_host(after)) - _flat64(_host(before))
+    return math.sqrt(sum_of_squares(diff)[0])
+
+
+# -- float64 sums on the host --------------------------------------------------------------
+#: Elements per block of a sum: numpy (1.23 and 2.x) sums a C-contiguous row of at most this
+#: many float64 elements with one pairwise pass, ``add.reduce(rows, axis=1)`` each row as it
+#: sums that row alone; a longer row numpy 1.23 may cut at its buffer size (8192), so rows
+#: are cut here first (tests/harness/backends/test_mxnet_norms.py). numpy 1.23 also cuts
+#: shorter rows under a buffer size set below 4096 (``np.setbufsize``; no port does).
+BLOCK = 8192
+
+
+def _host(tensors: list[Any]) -> list[np.ndarray]:
+    """Host copies of ``tensors`` in their own dtype (from any context)."""
+    return [_nd(t).asnumpy() for t in tensors]
+
+
+def _width(size: int) -> int:
+    """``size`` elements padded with zeros to whole blocks (a row up to a block stays)."""
+    return size if size <= BLOCK else -(-size // BLOCK) * BLOCK
+
+
+def _flat64(arrays: list[np.ndarray]) -> np.ndarray:
+    """Every element of ``arrays`` in order (C order each), as float64, zero-padded to
+    ``_width``: one fresh C-contiguous row of ``sum_of_squares``."""
+    size = sum(a.size for a in arrays)
+    out = np.zeros(_width(size))
+    if size:
+        np.concatenate([a.reshape(-1) for a in arrays], out=out[:size])
+    return out
+
+
+def sum_of_squares(rows: np.ndarray) -> list[float]:
+    """Per row of ``rows`` (a fresh C-contiguous float64 array, one row or a 2-D table of
+    ``_width``-wide rows), squared in place: the sum of its squares. Each block of a row is
+    summed by numpy's pairwise ``add.reduce`` (plain C: no BLAS, the same bits under every
+    SIMD target numpy dispatches to and in numpy 1.23 and 2.x), the blocks of a longer row
+    by ``math.fsum`` (correctly rounded)."""
+    table = rows.reshape(-1, rows.shape[-1])
+    np.square(table, out=table)
+    width = table.shape[1]
+    if width <= BLOCK:
+        return list(np.add.reduce(table, axis=1).tolist())
+    blocks = np.add.reduce(table.reshape(-1, BLOCK), axis=1).reshape(len(table), -1)
+    return [math.fsum(row) for row in blocks.tolist()]
 
 
 # -- observables of many steps at once: the observer's fast path (issue 22) ----------------
 #: Bytes of step copies one tape holds before the observer measures them.
 TAPE_BYTES = 8 << 20
-#: Steps larger than this are measured at once: their cost is MXNet's float64 sum itself
-#: (a compensated sum, ~7 ns an element here), which a tape only adds copies to (char_rnn).
+#: Steps larger than this are measured at once from host copies (char_rnn): a tape would
+#: only add an MXNet copy to the host copy and the sum each needs anyway.
 TAPE_ROW_BYTES = 64 << 10
 
 
 class _Tape:
-    """Copies of lists of arrays of one layout (dtype, context, shapes), a row each.
-
-    MXNet sums a float64 array's rows (``sum(axis=1)``) each as it sums that row alone
-    (one compensated pass in order), so a tensor's part of a row has the sum of squares
-    ``global_norm`` takes of that tensor (tests/harness/backends/test_mxnet_tape.py)."""
+    """Copies of lists of arrays of one layout (dtype, context, shapes), a row each: a row
+    holds a list's elements in ``_flat64``'s order, so its norm is ``global_norm``'s."""
 
     def __init__(self, layout: tuple[Any, ...]):
         dtype, ctx, *shapes = layout
-        self.shapes = shapes
-        self.sizes = [math.prod(s) for s in shapes]
-        self.width = max(1, sum(self.sizes))
+        self.width = max(1, sum(math.prod(s) for s in shapes))
         row_bytes = self.width * np.dtype(dtype).itemsize
         self.capacity = 0 if row_bytes > TAPE_ROW_BYTES else min(1024, TAPE_BYTES // row_bytes)
         self.buf = mx.nd.zeros((max(1, self.capacity), self.width), ctx=ctx, dtype=dtype)
@@ -145,36 +181,17 @@ class _Tape:
         out = self.buf[row:row + len(lists)].reshape((1, self.width * len(lists)))
         mx.nd.concat(*flat, dim=1, out=out)
 
-    def norms(self, rows: Any) -> list[float]:
-        """Per row of ``rows`` (float64 NDArray of this layout): the global norm, each
-        tensor's sum of squares taken alone and the sums added in ``add_n``'s order."""
-        squares = mx.nd.square(rows)
-        sums, start = [], 0
-        for size in self.sizes:
-            sums.append(mx.nd.sum(mx.nd.slice_axis(squares, axis=1, begin=start,
-                                                   end=start + size), axis=1))
-            start += size
-        table = mx.nd.stack(*sums, axis=1).asnumpy().tolist()
-        return [math.sqrt(_fold(row)) for row in table]
-
-
-def _fold(sums: list[float]) -> float:
-    """The float64 adds of ``add_n`` over ``sums``, in its order (measured, MXNet 1.9.1):
-    three or four inputs from the last, ((s3 + s2) + s1) + s0; else from the first."""
-    if len(sums) in (3, 4):
-        total = sums[-1]
-        for s in reversed(sums[:-1]):
-            total += s
-        return total
-    total = sums[0]
-    for s in sums[1:]:
-        total += s
-    return total
+    def host(self, start: int, stop: int, extra: int = 0) -> np.ndarray:
+        """Rows ``start:stop`` on the host as float64 ``_width``-wide rows (a fresh array),
+        with ``extra`` rows of zeros below."""
+        out = np.zeros((stop - start + extra, _width(self.width)))
+        out[:stop - start, :self.width] = self.buf[start:stop].asnumpy()
+        return out
 
 
 def _tape_layout(arrays: list[Any]) -> tuple[Any, ...] | None:
-    """The tape key of ``arrays`` (NDArrays), or None where a tape would not give the bits
-    of ``global_norm`` (mixed dtypes or contexts, not float32/64, sparse)."""
+    """The tape key of ``arrays`` (NDArrays), or None where a tape cannot hold them (mixed
+    dtypes or contexts, not float32/64, sparse)."""
     if not arrays:
         return None
     dtype, ctx = arrays[0].dtype, arrays[0].context
@@ -190,9 +207,9 @@ def _tape_layout(arrays: list[Any]) -> tuple[Any, ...] | None:
 
 class StepRecorder:
     """The observer's per-step recording: copies now (one concat per observer call), the
-    float64 norms of every recorded step later, a few MXNet calls per tensor per batch
-    where ``global_norm``/``distance`` take several per tensor per step. The values equal
-    theirs bit for bit; arrays no tape can hold are measured at once with them.
+    float64 norms of every recorded step later, one host copy and a few numpy calls per
+    tape. The values equal ``global_norm``/``distance``'s bit for bit; arrays no tape can
+    hold are measured at once from host copies.
 
     Per step: ``gradients(grads, params)``, optionally ``clipped(grads)``, ``step(params)``;
     ``full`` says ``results()`` must be taken before the next step."""
@@ -221,28 +238,32 @@ class StepRecorder:
 
     def gradients(self, grads: list[Any], params: list[Any]) -> None:
         grad, before = self._record(grads, params)
-        self._current = {"grad": grad or global_norm(grads),
-                         "before": before or [_nd(p).astype("float64") for p in params]}
-        if grad is None:  # a large step: its gradients as they are, for clipped()
-            self._current["seen"] = [_nd(g).asnumpy() for g in grads]
+        if grad is None or before is None:  # a large step: measured now, on the host
+            seen = _host(grads)  # the gradients as they are, for clipped()
+            self._current = {"grad": _norm(_flat64(seen)), "seen": seen,
+                             "before": _flat64(_host(params))}
+        else:
+            self._current = {"grad": grad, "before": before}
 
     def clipped(self, grads: list[Any]) -> None:
+        post: Any
         post, = self._record(grads)
-        if post is None and _unchanged(grads, self._current.get("seen")):
-            post = self._current["grad"]  # the same values: global_norm's same bits
-        self._current["post"] = post or global_norm(grads)
+        if post is None:
+            now = _host(grads)
+            same = _unchanged(now, self._current.get("seen"))
+            post = self._current["grad"] if same else _norm(_flat64(now))
+        self._current["post"] = post
 
     def step(self, params: list[Any]) -> None:
         current, self._current = self._current, {}
         before, (after,) = current["before"], self._record(params)
         if after is not None and isinstance(before, tuple) and before[0] is after[0]:
             current["after"] = after
-        else:  # global_norm(params) and distance(before, params), one float64 copy shared
-            now = [_nd(p).astype("float64") for p in params]
-            was = _row_arrays(*before) if isinstance(before, tuple) else before
-            current["param"] = global_norm(now)
-            current["update"] = global_norm(
-                [a - b.astype("float64", copy=False) for a, b in zip(now, was, strict=True)])
+        else:  # the parameter norm and the update norm from one host copy
+            now = _flat64(_host(params))
+            was = before if isinstance(before, np.ndarray) else _row(*before)
+            update = now - was
+            current["param"], current["update"] = _norm(now), _norm(update)
         self._steps.append(current)
 
     def results(self) -> list[tuple[float, float | None, float, float]]:
@@ -254,15 +275,14 @@ class StepRecorder:
         for tape in self._tapes.values():
             if not tape.rows:
                 continue
-            rows = tape.buf[:tape.rows].astype("float64")
             pairs = [(k, s["after"][1], s["before"][1]) for k, s in enumerate(steps)
                      if "after" in s and s["after"][0] is tape]
-            ks, after, before = zip(*pairs, strict=True) if pairs else ((), (), ())
-            if pairs:  # the update rows go below the others: one squaring, one sum each
-                diffs = (mx.nd.take(rows, mx.nd.array(after, ctx=rows.context))
-                         - mx.nd.take(rows, mx.nd.array(before, ctx=rows.context)))
-                rows = mx.nd.concat(rows, diffs, dim=0)
-            values = tape.norms(rows)
+            ks, after, before = ([list(c) for c in zip(*pairs, strict=True)] if pairs
+                                 else ([], [], []))
+            table = tape.host(0, tape.rows, extra=len(pairs))
+            rows = table[:tape.rows]  # the update rows go below: one squaring, one sum
+            np.subtract(rows[after], rows[before], out=table[tape.rows:])
+            values = [math.sqrt(v) for v in sum_of_squares(table)]
             norms.update({(id(tape), i): v for i, v in enumerate(values[:tape.rows])})
             updates.update(zip(ks, values[tape.rows:], strict=True))
             tape.rows = 0
@@ -272,22 +292,23 @@ class StepRecorder:
                  updates[k] if "after" in s else s["update"]) for k, s in enumerate(steps)]
 
 
-def _unchanged(grads: list[Any], seen: list[np.ndarray] | None) -> bool:
-    """Whether ``grads`` hold exactly the values ``seen`` (host copies taken before the
-    tutorial's clipping): then their float64 norm is the one already measured, and a large
-    step (char_rnn) skips a compensated float64 sum (~7 ns an element) for a host copy and
-    a compare (~1.5 ns an element). NaN never compares equal, so it is measured."""
-    return seen is not None and len(seen) == len(grads) and all(
-        np.array_equal(_nd(g).asnumpy(), s) for g, s in zip(grads, seen, strict=True))
+def _norm(flat: np.ndarray) -> float:
+    """sqrt of ``sum_of_squares`` of one ``_flat64`` row (squared in place)."""
+    return math.sqrt(sum_of_squares(flat)[0])
 
 
-def _row_arrays(tape: _Tape, row: int) -> list[Any]:
-    """A tape row as arrays shaped like the recorded ones (copies)."""
-    parts, start = [], 0
-    for size, shape in zip(tape.sizes, tape.shapes, strict=True):
-        parts.append(tape.buf[row][start:start + size].reshape(shape))
-        start += size
-    return parts
+def _row(tape: _Tape, row: int) -> np.ndarray:
+    """One tape row as a ``_flat64`` row."""
+    return tape.host(row, row + 1)[0]
+
+
+def _unchanged(now: list[np.ndarray], seen: list[np.ndarray] | None) -> bool:
+    """Whether the host copies ``now`` hold exactly the values ``seen`` (taken before the
+    tutorial's clipping): then their norm is the one already measured, and a large step
+    (char_rnn) skips a cast and a sum for a compare. NaN never compares equal, so it is
+    measured."""
+    return seen is not None and len(seen) == len(now) and all(
+        np.array_equal(a, b) for a, b in zip(now, seen, strict=True))
 
 
 def _looked_up(value: Any, norms: Mapping[tuple[int, int], float]) -> Any:

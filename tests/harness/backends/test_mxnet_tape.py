@@ -96,13 +96,3 @@ def test_a_full_tape_says_so_and_is_empty_after_results():
     assert recorder.full, "40 KB rows, three a step, fill an 8 MB tape"
     rows = recorder.results()
     assert not recorder.full and rows and rows[0] == (100.0, None, 0.0, 0.0)
-
-
-@pytest.mark.parametrize("count", range(1, 9))
-def test_the_fold_adds_in_add_ns_order(count):
-    rng = np.random.default_rng(count)
-    for _ in range(200):
-        sums = [float(x) for x in rng.standard_normal(count) * 10.0 ** rng.integers(-8, 8, count)]
-        arrays = [mx.nd.array([s], dtype="float64") for s in sums]
-        total = mx.nd.add_n(*arrays) if count > 1 else arrays[0]
-        assert mb._fold(sums) == float(total.asnumpy()[0])
