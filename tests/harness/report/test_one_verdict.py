@@ -15,7 +15,7 @@ import pytest
 from harness.pytest_plugin import require_data
 
 pytest.importorskip("pandas", reason="the report needs its extra: pip install "
-                    "'rnn-harness[report]' (the report env has it)")
+                    "'rnn-harness[report]' (the cross env has it)")
 pytestmark = pytest.mark.torch
 
 ROOT = Path(__file__).resolve().parents[3]
