@@ -6,7 +6,7 @@ import contextlib
 import math
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -197,9 +197,11 @@ class _Tape:
     row each, and room below them for the steps' update rows (after - before).
 
     The float64 sum of squares of a tensor's part of a row is ``_squared_sum`` of that
-    tensor's float64 copy bit for bit: ATen sums each row of a (rows, n) matrix as it sums
-    that row alone (tests/harness/backends/test_torch_tape.py checks it). Rows are float64
-    from the start (the copy casts, exactly), so measuring them copies nothing."""
+    tensor's float64 copy bit for bit: ATen sums each row of a (rows, n) matrix, and each
+    (row, k) of a (rows, k, n) block of k tensors of one size side by side, as it sums that
+    n-element tensor alone (tests/harness/backends/test_torch_tape.py and
+    test_torch_hot_path.py check it). Rows are float64 from the start (the copy casts,
+    exactly), so measuring them copies nothing."""
 
     def __init__(self, layout: tuple[Any, ...]):
         dtype, *shapes = layout
@@ -213,6 +215,10 @@ class _Tape:
         self.buf = torch.empty((2 * self.capacity, sum(self.sizes)), dtype=torch.float64)
         self._views: list[list[torch.Tensor] | None] = [None] * self.capacity
         self._spans: dict[tuple[int, int], list[torch.Tensor]] = {}
+        #: row i's views for a run's step: gradients and parameters (i = 3k), after (3k + 2)
+        self.spans: list[list[torch.Tensor] | None] = [None] * self.capacity
+        self.groups = _groups(self.sizes)
+        self._cache: dict[tuple[Any, ...], Any] = {}
         self.rows = 0
 
     def row(self, i: int) -> list[torch.Tensor]:
@@ -241,18 +247,58 @@ class _Tape:
         self.rows = 0
         return self.norms(rows)
 
+    def measure_run(self, steps: int) -> tuple[list[float], list[float], list[float]]:
+        """(gradient, update, parameter) norms of ``steps`` steps recorded as rows ``3k``
+        (gradients), ``3k + 1`` (parameters before) and ``3k + 2`` (after): each update
+        ``after - before`` is written over its ``before`` row, which nothing else reads,
+        so every row measured is one a step reports. The tape is empty again after it."""
+        rows, before, after = self._cached(("run", steps), lambda: (
+            self.buf[:3 * steps], self.buf[1:3 * steps:3], self.buf[2:3 * steps:3]))
+        torch.sub(after, before, out=before)
+        self.rows = 0
+        norms = self.norms(rows)
+        return norms[0::3], norms[1::3], norms[2::3]
+
+    def _cached(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        """Views of ``buf`` made once per key (indexing a tensor from Python costs ~1 us a
+        slice; a measuring takes a few, each step of sin_cos one measuring)."""
+        views = self._cache.get(key)
+        if views is None:
+            if len(self._cache) >= 64:
+                self._cache.clear()
+            views = self._cache[key] = make()
+        return views
+
     def norms(self, rows: torch.Tensor) -> list[float]:
         """Per row of ``rows`` (float64, this layout; squared in place): the global norm,
         each tensor's sum taken alone and the sums added in order as ``global_norm`` does."""
         squares = rows.mul_(rows)
         if torch.get_num_threads() > 1 and max(self.sizes) >= _GRAIN:
             sums = [[float(p.sum()) for p in r.split(self.sizes)] for r in squares]
-        else:  # a column of sums per tensor, added across in order: _fold, row by row
-            totals = [0.0] * rows.shape[0]
-            for part in squares.split(self.sizes, dim=1):
-                totals = [t + s for t, s in zip(totals, part.sum(dim=1).tolist(), strict=True)]
-            return [math.sqrt(t) for t in totals]
-        return [math.sqrt(_fold(row)) for row in sums]
+            return [math.sqrt(_fold(row)) for row in sums]
+        # one sum per run of equal-size tensors side by side: a (rows, tensors) matrix
+        count = rows.shape[0]
+        blocks = [b.sum(dim=2) for b in self._cached(("groups", rows.data_ptr(), count), lambda: [
+            squares[:, a:a + k * n].view(count, k, n) for a, k, n in self.groups])]
+        columns = (blocks[0] if len(blocks) == 1 else torch.cat(blocks, dim=1)).t().tolist()
+        totals = [0.0 + s for s in columns[0]]  # _fold, a column at a time
+        for column in columns[1:]:
+            totals = [t + s for t, s in zip(totals, column, strict=True)]
+        return [math.sqrt(t) for t in totals]
+
+
+def _groups(sizes: list[int]) -> list[tuple[int, int, int]]:
+    """Runs of consecutive tensors of one size, as (first column, count, size)."""
+    groups: list[tuple[int, int, int]] = []
+    start = 0
+    for size in sizes:
+        if groups and groups[-1][2] == size:
+            first, count, _ = groups[-1]
+            groups[-1] = (first, count + 1, size)
+        else:
+            groups.append((start, 1, size))
+        start += size
+    return groups
 
 
 def _fold(sums: list[float]) -> float:
@@ -287,35 +333,49 @@ class StepRecorder:
     Per step: ``gradients(grads, params)``, optionally ``clipped(grads)``, ``step(params)``.
     ``full`` says the tapes must be measured (``results()``) before the next step.
 
-    A list of tensors seen before (the same objects: a port's parameters, gradients zeroed
-    in place) finds its tape without its layout being checked again: an elman_sine step
-    takes ~170 us and the check ~1 us per list (the list is kept, so its tensors' ids are
-    not reused while they key the cache)."""
+    A run of plain steps (gradients and parameters in one tape, no clipping) is kept as
+    three rows a step and nothing else (``_run``); any other step turns the run into the
+    general per-step entries (``_leave_run``) and is recorded with them. A list of tensors
+    seen before (the same objects: a port's parameters, gradients zeroed in place) finds
+    its tape without its layout being checked again (the list is kept, so its tensors' ids
+    are not reused while they key the cache; lists seen once are let go)."""
 
     def __init__(self) -> None:
         self._tapes: dict[tuple[Any, ...], _Tape] = {}
-        self._known: dict[tuple[int, ...], tuple[_Tape, tuple[torch.Tensor, ...]]] = {}
+        #: ids -> [tape, the tensors, seen again since added]
+        self._known: dict[tuple[int, ...], list[Any]] = {}
         #: per step: [grad, post, before, after, param norm, update norm]; grad/post/before/
         #: after are tape rows (tape, i), or values measured at once (after: None)
         self._steps: list[list[Any]] = []
         self._current: list[Any] = []
+        self._run_tape: _Tape | None = None
+        self._run = 0  # plain steps in _run_tape: rows 3k, 3k + 1, 3k + 2
+        self._half = False  # a plain step's gradients are recorded, its step() is not yet
+        #: while a run goes on: [its tape, its parameters' ids, the parameters, the latest
+        #: gradients' ids, those gradients] (held: an id stays theirs while it keys this)
+        self._plan: list[Any] | None = None
         self.full = False
 
     def _tape_for(self, tensors: list[torch.Tensor]) -> _Tape | None:
         ids = tuple(map(id, tensors))
         known = self._known.get(ids)
         if known is not None:
-            return known[0]
+            known[2] = True
+            tape: _Tape = known[0]
+            return tape
         layout = _tape_layout(tensors)
         if layout is None:
             return None
-        tape = self._tapes.get(layout)
+        tape = self._tapes.get(layout)  # type: ignore[assignment]
         if tape is None:
             tape = self._tapes[layout] = _Tape(layout)
         if tape.capacity:
-            if len(self._known) >= 8:  # gradients made anew each step: keep a few lists only
-                self._known.clear()
-            self._known[ids] = (tape, tuple(tensors))
+            if len(self._known) >= 8:  # gradients made anew each step: let them go
+                kept = {k: v for k, v in self._known.items() if v[2]}
+                self._known = kept if len(kept) < 8 else {}
+                for entry in self._known.values():
+                    entry[2] = False
+            self._known[ids] = [tape, tuple(tensors), False]
         return tape
 
     def _record(self, *lists: list[torch.Tensor]) -> list[tuple[_Tape, int] | None]:
@@ -339,10 +399,52 @@ class StepRecorder:
             _copy(into, values)
         return handles
 
+    def _leave_run(self) -> None:
+        """The plain steps recorded so far (and a half step) as general entries."""
+        tape = self._run_tape
+        if tape is not None:
+            self._steps.extend([(tape, 3 * k), None, (tape, 3 * k + 1), (tape, 3 * k + 2),
+                                None, None] for k in range(self._run))
+            if self._half:
+                i = 3 * self._run
+                self._current = [(tape, i), None, (tape, i + 1), None, None, None]
+        self._run_tape, self._run, self._half, self._plan = None, 0, False, None
+
     def gradients(self, grads: list[torch.Tensor], params: list[torch.Tensor]) -> None:
+        plan = self._plan
+        if plan is not None and not self._half:  # the run goes on: its parameters, and
+            tape = plan[0]                         # gradients of its tape
+            i = tape.rows
+            gids = tuple(map(id, grads))
+            if i + 3 <= tape.capacity and tuple(map(id, params)) == plan[1] and (
+                    gids == plan[3] or self._tape_for(grads) is tape):
+                if gids != plan[3]:  # held, so that their ids are not reused meanwhile
+                    plan[3], plan[4] = gids, tuple(grads)
+                tape.rows = i + 2
+                views = tape.spans[i]
+                if views is None:
+                    views = tape.spans[i] = tape.row(i) + tape.row(i + 1)
+                enabled = torch._C.is_grad_enabled()  # _copy, inlined
+                torch._C._set_grad_enabled(False)
+                try:
+                    torch._foreach_copy_(views, grads + params)
+                finally:
+                    torch._C._set_grad_enabled(enabled)
+                self._half = True
+                return
+        elif not self._steps:  # a run may start: both lists in one tape, nothing pending
+            tape = self._tape_for(grads)
+            if (tape is not None and tape is self._tape_for(params) and not self._run
+                    and tape.rows == 0 and tape.capacity >= 3):
+                self._plan = [tape, tuple(map(id, params)), tuple(params),
+                              tuple(map(id, grads)), tuple(grads)]
+                self._run_tape = tape
+                self.gradients(grads, params)
+                return
+        self._leave_run()
         tape = self._tape_for(grads)
         if tape is not None and tape is self._tape_for(params) and tape.rows + 2 <= tape.capacity:
-            i = tape.rows  # the common case in short: _record(grads, params) into one tape
+            i = tape.rows  # _record(grads, params) into one tape, in short
             tape.rows = i + 2
             _copy(tape.views(i, 2), grads + params)
             self.full = self.full or i + 6 > tape.capacity
@@ -353,15 +455,38 @@ class StepRecorder:
                          None, None, None]
 
     def clipped(self, grads: list[torch.Tensor]) -> None:
+        self._leave_run()
         post, = self._record(grads)
         self._current[1] = post or global_norm(grads)
 
     def step(self, params: list[torch.Tensor]) -> None:
+        if self._half:
+            plan = self._plan
+            assert plan is not None
+            run: _Tape = plan[0]
+            if tuple(map(id, params)) == plan[1]:  # the run's parameters: its after row
+                i = run.rows
+                run.rows = i + 1
+                views = run.spans[i]
+                if views is None:
+                    views = run.spans[i] = run.row(i)
+                enabled = torch._C.is_grad_enabled()
+                torch._C._set_grad_enabled(False)
+                try:
+                    torch._foreach_copy_(views, params)
+                finally:
+                    torch._C._set_grad_enabled(enabled)
+                self._half = False
+                self._run += 1
+                if i + 4 > run.capacity:
+                    self.full = True
+                return
+            self._leave_run()
         current, self._current = self._current, []
         before = current[2]
         tape: _Tape | None = before[0] if type(before) is tuple else None
         if tape is not None and tape.rows < tape.capacity and self._tape_for(params) is tape:
-            i = tape.rows  # the common case in short: _record(params) beside the step's start
+            i = tape.rows  # _record(params) beside the step's start, in short
             tape.rows = i + 1
             _copy(tape.views(i, 1), params)
             self.full = self.full or i + 5 > tape.capacity
@@ -377,9 +502,28 @@ class StepRecorder:
                 before[0].row(before[1]) if type(before) is tuple else before, params)
         self._steps.append(current)
 
+    def columns(self) -> tuple[list[float], list[float | None], list[float], list[float]]:
+        """The gradient norms, clipped gradient norms (None: not clipped), parameter norms
+        and update norms of every step recorded since the last call, in order; the tapes
+        are empty again after it."""
+        if self._run and not self._steps and not self._half:
+            tape, steps = self._run_tape, self._run
+            assert tape is not None
+            self._run, self.full = 0, False  # the plan stays: the next run starts at row 0
+            grad, update, param = tape.measure_run(steps)
+            return grad, [None] * steps, param, update
+        rows = self.results()
+        if not rows:
+            return [], [], [], []
+        grad, post, param, update = map(list, zip(*rows, strict=True))
+        return grad, post, param, update
+
     def results(self) -> list[tuple[float, float | None, float, float]]:
         """(grad norm, clipped grad norm or None, param norm, update norm) of every step
         recorded since the last call, in order; the tapes are empty again after it."""
+        if self._run and not self._steps and not self._half:
+            return list(zip(*self.columns(), strict=True))
+        self._leave_run()
         steps, self._steps = self._steps, []
         norms: dict[_Tape, list[float]] = {}
         updates: dict[int, float] = {}
@@ -397,6 +541,7 @@ class StepRecorder:
         return [(value(g), value(p), value(a) if a is not None else pn,
                  updates[k] if a is not None else un)
                 for k, (g, p, _, a, pn, un) in enumerate(steps)]
+
 
 
 def _copy(into: list[torch.Tensor], values: list[torch.Tensor]) -> None:

@@ -65,9 +65,16 @@ class Observer(NullObserver):
         self.keep_steps = keep_steps
         self.max_steps = max_steps
         self._steps: list[dict[str, float]] = []
-        self._epoch: list[dict[str, float]] = []
-        self._losses: list[float] = []
+        # this epoch's measured steps, a list per observable
+        self._grad: list[float] = []
+        self._clipped: list[float] = []
+        self._param: list[float] = []
+        self._update: list[float] = []
+        self._losses: list[float] = []  # steps recorded, not yet measured
         self._recorder: Any = None
+        self._ad: Any = None  # the adapter whose members are bound below
+        self._grads: Any = None
+        self._tensors: Any = None
         self._in_step = False  # between gradients() and step(): the tapes hold half a step
         self.clips = False
 
@@ -78,15 +85,19 @@ class Observer(NullObserver):
             self._flush()
         return self._steps
 
-    def _recorder_for(self, ad: Adapter) -> Any:
-        backend: Any = ad.backend
-        make = getattr(backend, "StepRecorder", None)
-        self._recorder = make() if make is not None else _EagerRecorder(backend)
+    def _bind(self, ad: Adapter) -> Any:
+        """The recorder (made once) and ``ad``'s ``grads``/``tensors``, looked up once per
+        adapter (a schedule may pass another object on some steps)."""
+        if self._recorder is None:
+            backend: Any = ad.backend
+            make = getattr(backend, "StepRecorder", None)
+            self._recorder = make() if make is not None else _EagerRecorder(backend)
+        self._ad, self._grads, self._tensors = ad, _member(ad, "grads"), ad.tensors
         return self._recorder
 
     def gradients(self, ad: Adapter) -> None:
-        recorder = self._recorder or self._recorder_for(ad)
-        recorder.gradients(list(_member(ad, "grads")().values()), list(ad.tensors().values()))
+        recorder = self._recorder if ad is self._ad else self._bind(ad)
+        recorder.gradients(list(self._grads().values()), list(self._tensors().values()))
         self._in_step = True
 
     def clipped(self, ad: Adapter) -> None:
@@ -94,12 +105,12 @@ class Observer(NullObserver):
         gradients themselves (so a clipping call that was removed shows as never clipping,
         whatever the clip function returns)."""
         self.clips = True
-        recorder = self._recorder or self._recorder_for(ad)
-        recorder.clipped(list(_member(ad, "grads")().values()))
+        recorder = self._recorder if ad is self._ad else self._bind(ad)
+        recorder.clipped(list(self._grads().values()))
 
     def step(self, ad: Adapter, loss: float) -> None:
-        recorder = self._recorder or self._recorder_for(ad)
-        recorder.step(list(ad.tensors().values()))
+        recorder = self._recorder if ad is self._ad else self._bind(ad)
+        recorder.step(list(self._tensors().values()))
         self._in_step = False
         self._losses.append(float(loss))
         if recorder.full:
@@ -110,34 +121,45 @@ class Observer(NullObserver):
             raise StepLimitReached
 
     def _flush(self) -> None:
-        """Rows for the steps recorded but not yet measured, in the order ``step`` wrote
-        them before (loss, grad_norm[, clipped], param_norm, update_norm[, clipped])."""
+        """Measure the steps recorded but not yet measured, in the order they were taken
+        (rows, when kept, as ``step`` wrote them before: loss, grad_norm[, clipped],
+        param_norm, update_norm[, clipped])."""
         if not self._losses:
             return
         losses, self._losses = self._losses, []
-        for loss, (grad, post, param, update) in zip(losses, self._recorder.results(),
-                                                     strict=True):
-            if post is None:
-                row = {"loss": loss, "grad_norm": grad, "param_norm": param,
-                       "update_norm": update, "clipped": 0.0}
-            else:
-                row = {"loss": loss, "grad_norm": grad,
-                       "clipped": float(post < grad * (1 - 1e-6)), "param_norm": param,
-                       "update_norm": update}
-            self._epoch.append(row)
-            if self.keep_steps:
-                self._steps.append(row)
+        columns = getattr(self._recorder, "columns", None)
+        if columns is not None:
+            grad, post, param, update = columns()
+        else:
+            rows = self._recorder.results()
+            grad, post, param, update = ([r[k] for r in rows] for k in range(4))
+        if len(grad) != len(losses):
+            raise RuntimeError(f"the recorder measured {len(grad)} steps for {len(losses)} "
+                               "recorded")
+        clipped = [0.0 if p is None else float(p < g * (1 - 1e-6))
+                   for g, p in zip(grad, post, strict=True)]
+        self._grad += grad
+        self._clipped += clipped
+        self._param += param
+        self._update += update
+        if self.keep_steps:
+            self._steps += [
+                {"loss": loss, "grad_norm": g, "param_norm": pn, "update_norm": u,
+                 "clipped": 0.0} if p is None else
+                {"loss": loss, "grad_norm": g, "clipped": c, "param_norm": pn,
+                 "update_norm": u}
+                for loss, g, p, c, pn, u in zip(losses, grad, post, clipped, param, update,
+                                                strict=True)]
 
     def epoch(self) -> dict[str, float]:
         self._flush()
-        rows, self._epoch = self._epoch, []
-        if not rows:
+        grad, n = self._grad, len(self._grad)
+        if not n:
             return {}
-        grad = [r["grad_norm"] for r in rows]
-        out = {"grad_norm_mean": math.fsum(grad) / len(grad), "grad_norm_max": max(grad),
-               "clip_fraction": math.fsum(r["clipped"] for r in rows) / len(rows),
-               "param_norm": rows[-1]["param_norm"],
-               "update_norm_mean": math.fsum(r["update_norm"] for r in rows) / len(rows)}
+        out = {"grad_norm_mean": math.fsum(grad) / n, "grad_norm_max": max(grad),
+               "clip_fraction": math.fsum(self._clipped) / n, "param_norm": self._param[-1],
+               "update_norm_mean": math.fsum(self._update) / n}
+        self._grad, self._clipped, self._param, self._update = [], [], [], []
         return out
 
 

@@ -1,5 +1,6 @@
 """What the torch observer's hot path shortcuts must not change (issue 22): the no_grad
-switch, the tape cache of known tensor lists, and elman_sine's data converted once."""
+switch, the tape cache of known tensor lists, runs of plain steps, equal-size tensors summed
+side by side, and elman_sine's data converted once."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import gc
 import weakref
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytestmark = pytest.mark.torch
 
@@ -84,3 +87,107 @@ def test_elman_sine_data_converted_once_trains_as_numpy_slices_do():
         return [record.metrics for record in port.train()]
 
     assert run(hook=True) == run(hook=False)
+
+
+def _eager_row(grads, before, params, post=None):
+    return (tb.global_norm(grads), post, tb.global_norm(params), tb.distance(before, params))
+
+
+# runs of tensors of one size side by side (summed in one call as (rows, k, n)), sizes from
+# 1 to past ATen's 4x-vector blocks and its cascade levels
+_runs = st.lists(st.tuples(st.integers(1, 5000), st.integers(1, 4)), min_size=1, max_size=4)
+
+
+@settings(max_examples=30, deadline=None)
+@given(runs=_runs, seed=st.integers(0, 2**31 - 1), steps=st.integers(1, 9),
+       scale=st.integers(-5, 5))
+def test_tensors_of_one_size_side_by_side_are_summed_as_each_alone(runs, seed, steps, scale):
+    """A tape sums k equal-size tensors of a row in one (rows, k, n) reduction: each of
+    those sums must be the one-tensor sum ``global_norm`` takes, bit for bit."""
+    gen = torch.Generator().manual_seed(seed)
+    shapes = [(size,) for size, count in runs for _ in range(count)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tb, "TAPE_ROW_BYTES", 1 << 20)  # every drawn step fits a tape
+        got, want = _plain_steps(shapes, gen, steps, scale)
+    assert got == want
+
+
+def _plain_steps(shapes, gen, steps, scale):
+    params = [torch.randn(s, generator=gen) * 10.0 ** scale for s in shapes]
+    grads = [torch.randn(s, generator=gen) * 10.0 ** -scale for s in shapes]
+    recorder, want = tb.StepRecorder(), []
+    for _ in range(steps):
+        for g in grads:
+            g.mul_(1.5)
+        recorder.gradients(grads, params)
+        before = tb.snapshot(params)
+        for p, g in zip(params, grads, strict=True):
+            p.sub_(0.1 * g)
+        recorder.step(params)
+        want.append(_eager_row(grads, before, params))
+    return recorder.results(), want
+
+
+def test_a_change_made_between_steps_through_data_is_in_the_next_update():
+    """An adapter may change its parameters in place through ``.data`` after a step is
+    observed and before the next one's gradients (no version counter sees it): each
+    step's update norm must still start from the parameters at its ``gradients()``."""
+    from harness.interface._observe import Observer
+
+    class Adapter:
+        port_id, backend = "toy/torch", tb
+
+        def __init__(self):
+            self.w = torch.linspace(-1.0, 1.0, 12).reshape(3, 4).requires_grad_()
+            self.w.grad = torch.full((3, 4), 0.25)
+
+        def tensors(self):
+            return {"w": self.w}
+
+        def grads(self):
+            return {"w": self.w.grad}
+
+    ad, observer, want = Adapter(), Observer(keep_steps=True), []
+    for k in range(6):
+        ad.w.data.mul_(0.5)  # outside the observed window: before this step's gradients
+        observer.gradients(ad)
+        before = tb.snapshot([ad.w])
+        with torch.no_grad():
+            ad.w.sub_(0.1 * (k + 1) * ad.w.grad)
+        observer.step(ad, 0.0)
+        want.append(tb.distance(before, [ad.w]))
+    assert [r["update_norm"] for r in observer.steps] == want
+
+
+def test_a_run_of_plain_steps_interrupted_in_any_way_keeps_every_step():
+    """Plain steps are kept as bare rows; a clipped step, another parameter list or
+    gradients no tape holds turn them into the general entries midway: every step's
+    values must still be ``global_norm``/``distance``'s, in order."""
+    gen = torch.Generator().manual_seed(3)
+    params = [torch.randn(4, 3, generator=gen), torch.randn(3, generator=gen)]
+    other = [torch.randn(5, generator=gen)]
+    recorder, want = tb.StepRecorder(), []
+    plan = ["plain", "plain", "clip", "plain", "other", "plain", "plain", "strided", "plain",
+            "measure", "plain", "clip", "measure", "plain"]
+    for kind in plan:
+        if kind == "measure":
+            assert recorder.results() == want
+            want = []
+            continue
+        ps = other if kind == "other" else params
+        grads = [torch.randn(p.shape, generator=gen) for p in ps]
+        if kind == "strided":  # not contiguous: no tape holds it, measured at once
+            grads[0] = torch.randn(3, 4, generator=gen).t()
+        recorder.gradients(grads, ps)
+        pre = tb.global_norm(grads)
+        before, post = tb.snapshot(ps), None
+        if kind == "clip":
+            for g in grads:
+                g.mul_(0.5)
+            recorder.clipped(grads)
+            post = tb.global_norm(grads)
+        for p, g in zip(ps, grads, strict=True):
+            p.sub_(0.1 * g)
+        recorder.step(ps)
+        want.append((pre, post, tb.global_norm(ps), tb.distance(before, ps)))
+    assert recorder.results() == want
