@@ -98,17 +98,24 @@ def _eager_row(grads, before, params, post=None):
 _runs = st.lists(st.tuples(st.integers(1, 5000), st.integers(1, 4)), min_size=1, max_size=4)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(runs=_runs, seed=st.integers(0, 2**31 - 1), steps=st.integers(1, 9),
-       scale=st.integers(-5, 5))
-def test_tensors_of_one_size_side_by_side_are_summed_as_each_alone(runs, seed, steps, scale):
+       scale=st.integers(-5, 5), threads=st.sampled_from([1, 2]))
+def test_tensors_of_one_size_side_by_side_are_summed_as_each_alone(runs, seed, steps, scale,
+                                                                   threads):
     """A tape sums k equal-size tensors of a row in one (rows, k, n) reduction: each of
-    those sums must be the one-tensor sum ``global_norm`` takes, bit for bit."""
+    those sums must be the one-tensor sum ``global_norm`` takes, bit for bit, also where
+    ATen splits a large block between threads (it splits rows, never a tensor's sum)."""
     gen = torch.Generator().manual_seed(seed)
     shapes = [(size,) for size, count in runs for _ in range(count)]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tb, "TAPE_ROW_BYTES", 1 << 20)  # every drawn step fits a tape
-        got, want = _plain_steps(shapes, gen, steps, scale)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(tb, "TAPE_ROW_BYTES", 1 << 20)  # every drawn step fits a tape
+            got, want = _plain_steps(shapes, gen, steps, scale)
+    finally:
+        torch.set_num_threads(before)
     assert got == want
 
 
