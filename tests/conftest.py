@@ -13,6 +13,12 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+# pytest-xdist's workers run with COLUMNS=80 in their environment (measured: a serial run
+# has none), and the CLI's console takes its width from it, so a message the tests read
+# would wrap where a CI log does not: every test sees the width a CI log gets.
+if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get("COLUMNS") == "80":
+    del os.environ["COLUMNS"]
+
 settings.register_profile("ci", max_examples=30, deadline=None, derandomize=True,
                           print_blob=True, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=50, deadline=None)
