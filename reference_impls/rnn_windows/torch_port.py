@@ -91,7 +91,7 @@ class RnnWindowsTorch:
 
     def backward(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad()
-        loss.backward()
+        tb.backward(loss)  # loss.backward(), without its Python layers
 
     def update(self) -> None:
         self.optimizer.step()

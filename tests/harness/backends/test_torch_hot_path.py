@@ -198,3 +198,54 @@ def test_a_run_of_plain_steps_interrupted_in_any_way_keeps_every_step():
         recorder.step(ps)
         want.append((pre, post, tb.global_norm(ps), tb.distance(before, ps)))
     assert recorder.results() == want
+
+
+def _graphs():
+    """Losses of a few graphs (a scratch RNN cell, nn.RNN + Linear, a shared weight)."""
+    gen = torch.Generator().manual_seed(11)
+    w1 = torch.randn(7, 6, generator=gen).requires_grad_()
+    w2 = torch.randn(6, 1, generator=gen).requires_grad_()
+    x = torch.randn(1, 1, generator=gen)
+    h0 = torch.randn(1, 6, generator=gen)
+    yield "cell", [w1, w2], \
+        lambda: (torch.tanh(torch.cat((x, h0), 1).mm(w1)).mm(w2) - 0.5).pow(2).sum() / 2
+    torch.manual_seed(3)
+    rnn, fc = torch.nn.RNN(1, 10, batch_first=True), torch.nn.Linear(10, 1)
+    xs = torch.randn(1, 5, 1, generator=gen)
+    yield "nn.RNN", [*rnn.parameters(), *fc.parameters()], \
+        lambda: torch.nn.functional.mse_loss(fc(rnn(xs)[0]), torch.ones(1, 5, 1))
+    w = torch.randn(4, 4, generator=gen).requires_grad_()
+    yield "shared", [w], lambda: (w @ w @ w).sum().div(3)
+
+
+@pytest.mark.parametrize("graph", ["cell", "nn.RNN", "shared"])
+def test_backward_without_python_layers_gives_loss_backward_s_gradients(graph):
+    """``tb.backward`` calls autograd's engine as ``loss.backward()`` does: the same
+    gradients bit for bit, accumulated into ``.grad`` as it accumulates them."""
+    _, leaves, loss_of = next(g for g in _graphs() if g[0] == graph)
+    got = []
+    for step in (lambda loss: loss.backward(), tb.backward):
+        for leaf in leaves:
+            leaf.grad = None
+        step(loss_of())
+        step(loss_of())  # accumulated onto the first
+        got.append([leaf.grad.clone() for leaf in leaves])
+    assert all(torch.equal(a, b) for a, b in zip(*got, strict=True))
+
+
+def test_backward_leaves_to_loss_backward_what_it_does_not_cover():
+    """A tensor subclass or a torch-function mode is dispatched by ``loss.backward()``;
+    a loss without a graph raises its error."""
+    calls = []
+
+    class Mode(torch.overrides.TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            calls.append(getattr(func, "__name__", str(func)))
+            return func(*args, **(kwargs or {}))
+
+    w = torch.ones(3, requires_grad=True)
+    with Mode():
+        tb.backward((w * 2).sum())
+    assert "backward" in calls and torch.equal(w.grad, torch.full((3,), 2.0))
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        tb.backward(torch.zeros(()))
