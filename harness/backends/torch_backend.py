@@ -373,6 +373,8 @@ class StepRecorder:
         self._tapes: dict[tuple[Any, ...], _Tape] = {}
         #: ids -> [tape, the tensors, seen again since added]
         self._known: dict[tuple[int, ...], list[Any]] = {}
+        #: the same for lists no tape row holds, for the current step only
+        self._memo: dict[tuple[int, ...], list[Any]] = {}
         #: per step: [grad, post, before, after, param norm, update norm]; grad/post/before/
         #: after are tape rows (tape, i), or values measured at once (after: None)
         self._steps: list[list[Any]] = []
@@ -387,18 +389,21 @@ class StepRecorder:
 
     def _tape_for(self, tensors: list[torch.Tensor]) -> _Tape | None:
         ids = tuple(map(id, tensors))
-        known = self._known.get(ids)
+        known = self._known.get(ids) or self._memo.get(ids)
         if known is not None:
             known[2] = True
             tape: _Tape = known[0]
             return tape
         layout = _tape_layout(tensors)
         if layout is None:
+            self._memo[ids] = [None, tuple(tensors), False]
             return None
         tape = self._tapes.get(layout)  # type: ignore[assignment]
         if tape is None:
             tape = self._tapes[layout] = _Tape(layout)
-        if tape.capacity:
+        if not tape.capacity:  # measured at once: known for this step only (memory)
+            self._memo[ids] = [tape, tuple(tensors), False]
+        else:
             if len(self._known) >= 8:  # gradients made anew each step: let them go
                 kept = {k: v for k, v in self._known.items() if v[2]}
                 self._known = kept if len(kept) < 8 else {}
@@ -461,7 +466,8 @@ class StepRecorder:
                     torch._C._set_grad_enabled(enabled)
                 self._half = True
                 return
-        elif not self._steps:  # a run may start: both lists in one tape, nothing pending
+        self._memo = {}  # a new step: lists no tape holds are looked at once in it
+        if plan is None and not self._steps:  # a run may start: one tape, nothing pending
             tape = self._tape_for(grads)
             if (tape is not None and tape is self._tape_for(params) and not self._run
                     and tape.rows == 0 and tape.capacity >= 3):
