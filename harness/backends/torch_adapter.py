@@ -102,7 +102,7 @@ class TorchAdapter:
 
     def backward(self, loss: torch.Tensor) -> None:
         self.module.zero_grad()
-        tb.backward(loss)  # loss.backward(), without its Python layers
+        loss.backward()
 
     def clip(self, theta: float) -> float:
         """``clip_grad_norm_`` over every parameter; returns the norm before clipping."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 import sys
 import threading
@@ -59,34 +58,6 @@ class no_grad:  # noqa: N801 (used as torch.no_grad is)
 
     def __exit__(self, *exc: object) -> None:
         torch._C._set_grad_enabled(self._prev)
-
-
-#: the C++ autograd engine ``torch.autograd.backward`` ends in (None: not found, fall back)
-_ENGINE: Any = getattr(getattr(torch.autograd, "Variable", None), "_execution_engine", None)
-_AUTOGRAD_LOG = logging.getLogger("torch.autograd.graph")
-
-
-def backward(loss: torch.Tensor) -> None:
-    """``loss.backward()`` for a scalar loss on the CPU, without its Python layers: the one
-    engine call ``torch.autograd.backward`` ends in, with the same arguments (a gradient of
-    ``ones_like(loss)``, the graph freed, gradients accumulated into the leaves), so the
-    same gradients bit for bit (tests/harness/backends/test_torch_hot_path.py).
-
-    The layers skipped cost ~30 us a call, measured (an elman_sine step is ~130 us):
-    torch-function dispatch, argument normalising, a context stash for compiled autograd's
-    device threads, logging hooks under DEBUG logging. Where any of them could act (a
-    tensor subclass or a torch-function mode, functorch transforms, another device, the
-    autograd logger at DEBUG) or the call would fail, ``loss.backward()`` itself runs.
-    """
-    if (_ENGINE is None or type(loss) is not torch.Tensor or loss.dim() != 0
-            or not loss.requires_grad or not loss.is_cpu
-            or torch._C._has_torch_function_unary(loss)
-            or torch._C._are_functorch_transforms_active()
-            or _AUTOGRAD_LOG.isEnabledFor(logging.DEBUG)):
-        loss.backward()
-        return
-    _ENGINE.run_backward((loss,), (torch.ones_like(loss, memory_format=torch.preserve_format),),
-                         False, False, (), allow_unreachable=True, accumulate_grad=True)
 
 
 def filled_grad(param: torch.Tensor) -> torch.Tensor:

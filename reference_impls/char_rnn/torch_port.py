@@ -220,7 +220,7 @@ class CharRnnTorchScratch(_CharRnnTorch):
 
     @staticmethod
     def backward(loss: torch.Tensor) -> None:
-        tb.backward(loss)  # loss.backward(); grads were zeroed by the previous update
+        loss.backward()  # grads were zeroed by the previous update (d2l.sgd)
 
     def update(self) -> None:
         # d2l.sgd(params, lr, batch_size=1): the loss is already a mean
@@ -306,7 +306,7 @@ class CharRnnTorchConcise(_CharRnnTorch):
 
     def backward(self, loss: torch.Tensor) -> None:
         self.updater.zero_grad()
-        tb.backward(loss)  # loss.backward(), without its Python layers
+        loss.backward()
 
     def update(self) -> None:
         self.updater.step()

@@ -73,7 +73,7 @@ class SinCosTorch:
 
     def backward(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad()
-        tb.backward(loss)  # loss.backward(), without its Python layers
+        loss.backward()
 
     def update(self) -> None:
         self.optimizer.step()
