@@ -59,7 +59,7 @@ def _plotting_stubs() -> None:
     """BENCHMARK-ONLY: empty modules for what ``d2l`` (0.17.6) imports at its top for its
     plots and tables, where they are not installed (the torch and mxnet envs lack them);
     chapter 8's functions that the originals call never use them. Install d2l itself with
-    ``pip install --no-deps d2l==0.17.6`` (or run in the fidelity env)."""
+    ``pip install --no-deps d2l==0.17.6`` (or run in the cross env)."""
     import importlib.util
 
     for name, attrs in (("pandas", ()), ("requests", ()), ("IPython", ("display",)),
