@@ -169,15 +169,21 @@ class _Tape:
     def __init__(self, layout: tuple[Any, ...]):
         dtype, ctx, *shapes = layout
         self.width = max(1, sum(math.prod(s) for s in shapes))
-        row_bytes = self.width * np.dtype(dtype).itemsize
+        row_bytes = self.row_bytes(layout)
         self.capacity = 0 if row_bytes > TAPE_ROW_BYTES else min(1024, TAPE_BYTES // row_bytes)
         self.buf = mx.nd.zeros((max(1, self.capacity), self.width), ctx=ctx, dtype=dtype)
         self.rows = 0
 
+    @staticmethod
+    def row_bytes(layout: tuple[Any, ...]) -> int:
+        dtype, _, *shapes = layout
+        return max(1, sum(math.prod(s) for s in shapes)) * np.dtype(dtype).itemsize
+
     def write(self, row: int, lists: list[list[Any]]) -> None:
-        """Copy ``lists`` (arrays of this layout) into rows ``row``, ``row + 1``, ...: one
-        concat into the rows seen as one long row (they are adjacent in memory)."""
-        flat = [a.reshape((1, -1)) for arrays in lists for a in arrays]
+        """Copy ``lists`` (one-row views of arrays of this layout) into rows ``row``,
+        ``row + 1``, ...: one concat into the rows seen as one long row (they are adjacent
+        in memory)."""
+        flat = [a for views in lists for a in views]
         out = self.buf[row:row + len(lists)].reshape((1, self.width * len(lists)))
         mx.nd.concat(*flat, dim=1, out=out)
 
@@ -218,11 +224,32 @@ class StepRecorder:
         self._tapes: dict[tuple[Any, ...], _Tape] = {}
         self._steps: list[dict[str, Any]] = []
         self._current: dict[str, Any] = {}
+        self._known: dict[tuple[int, ...], tuple[list[Any], Any, list[Any]]] = {}
         self.full = False
 
+    def _views(self, tensors: list[Any]) -> tuple[Any, list[Any]]:
+        """(tape layout or None, the arrays as one-row views) of ``tensors``. A list of the
+        same arrays as a recent call (parameters; gluon's gradients) is looked up: an
+        NDArray's shape, dtype and context never change, and reading them or making a view
+        costs MXNet calls of several microseconds each, per array and step. The arrays are
+        held, so their ids cannot be reused; at most 8 lists (``attach_grad``'s gradients
+        are new objects each step), only lists a tape can hold."""
+        arrays = [_data(t) for t in tensors]
+        key = tuple(map(id, arrays))
+        known = self._known.pop(key, None)
+        if known is None:
+            nds = [_nd(a) for a in arrays]
+            layout = _tape_layout(nds)
+            if layout is None or _Tape.row_bytes(layout) > TAPE_ROW_BYTES:
+                return None, nds
+            known = (arrays, layout, [a.reshape((1, -1)) for a in nds])
+            if len(self._known) >= 8:
+                self._known.pop(next(iter(self._known)))
+        self._known[key] = known  # the most recent last
+        return known[1], known[2]
+
     def _record(self, *lists: list[Any]) -> list[tuple[_Tape, int] | None]:
-        arrays = [[_nd(t) for t in tensors] for tensors in lists]
-        layouts = [_tape_layout(a) for a in arrays]
+        layouts, views = zip(*(self._views(tensors) for tensors in lists), strict=True)
         if len(set(layouts)) != 1 or layouts[0] is None:  # one write per call, or none
             return [None] * len(lists)
         tape = self._tapes.get(layouts[0])
@@ -231,7 +258,7 @@ class StepRecorder:
         if tape.rows + len(lists) > tape.capacity:
             return [None] * len(lists)
         first, tape.rows = tape.rows, tape.rows + len(lists)
-        tape.write(first, arrays)
+        tape.write(first, list(views))
         if tape.rows + 4 > tape.capacity:  # no room for one more step (up to 4 rows)
             self.full = True
         return [(tape, first + k) for k in range(len(lists))]

@@ -96,3 +96,22 @@ def test_a_full_tape_says_so_and_is_empty_after_results():
     assert recorder.full, "40 KB rows, three a step, fill an 8 MB tape"
     rows = recorder.results()
     assert not recorder.full and rows and rows[0] == (100.0, None, 0.0, 0.0)
+
+
+def test_a_list_seen_before_records_its_arrays_current_values_and_a_new_array_its_own():
+    """Lists of the same arrays are looked up (their one-row views kept): the views must
+    show each step's values, and a list holding another array must not reuse them."""
+    recorder, want = mb.StepRecorder(), []
+    w = mx.nd.array(np.arange(6.0).reshape(2, 3))
+    for step in range(5):
+        g = mx.nd.array(np.full((2, 3), step + 1.0)) if step != 3 else mx.nd.ones((2, 3)) * 7
+        recorder.gradients([g], [w])
+        before = mb.snapshot([w])
+        w[:] = w - 0.5 * g  # in place: the same array object
+        recorder.step([w])
+        want.append((mb.global_norm([g]), None, mb.global_norm([w]), mb.distance(before, [w])))
+    w2 = mx.nd.array(np.ones((2, 3)) * 3)  # another array where w was
+    recorder.gradients([w2], [w2])
+    recorder.step([w2])
+    want.append((mb.global_norm([w2]), None, mb.global_norm([w2]), 0.0))
+    assert recorder.results() == want
