@@ -476,12 +476,7 @@ class StepRecorder:
                 views = run.spans[i]
                 if views is None:
                     views = run.spans[i] = run.row(i)
-                enabled = torch._C.is_grad_enabled()
-                torch._C._set_grad_enabled(False)
-                try:
-                    torch._foreach_copy_(views, params)
-                finally:
-                    torch._C._set_grad_enabled(enabled)
+                _copy(views, params)
                 self._half = False
                 self._run += 1
                 if i + 4 > run.capacity:
