@@ -205,6 +205,7 @@ class _Tape:
 
     def __init__(self, layout: tuple[Any, ...]):
         dtype, *shapes = layout
+        self.layout = layout
         self.shapes = shapes
         self.sizes = [math.prod(s) for s in shapes]
         width = max(1, sum(self.sizes))
@@ -422,9 +423,10 @@ class StepRecorder:
             i = tape.rows
             gids = tuple(map(id, grads))
             if i + 3 <= tape.capacity and tuple(map(id, params)) == plan[1] and (
-                    gids == plan[3] or self._tape_for(grads) is tape):
-                if gids != plan[3]:  # held, so that their ids are not reused meanwhile
-                    plan[3], plan[4] = gids, tuple(grads)
+                    gids == plan[3] or _tape_layout(grads) == tape.layout):
+                if gids != plan[3]:  # held, so that their ids are not reused meanwhile;
+                    self._known.pop(plan[3], None)  # the last ones are let go (a cache
+                    plan[3], plan[4] = gids, tuple(grads)  # entry from the run's start)
                 tape.rows = i + 2
                 views = tape.spans[i]
                 if views is None:
