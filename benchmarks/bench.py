@@ -1,8 +1,9 @@
 """Benchmarks (not tests): each port against its original code, and what observing costs.
 
 Run: ``RNN_HARNESS_DATA=../shared/data python benchmarks/bench.py [--reps 5] [--out FILE]``.
-Each case runs in its own process at one intra-op thread (the harness's thread policy,
-applied to the original too), alternating the original, the port as the harness runs it
+Each case runs in its own process at one intra-op thread and with the import-time objects
+frozen out of the garbage collector's reach (the harness's process policy,
+``harness.runner.freeze_imported_objects``, applied to the original too), alternating the original, the port as the harness runs it
 (observables on) and the port with observables off, ``--reps`` times; medians of wall and
 CPU (user + sys of the process) time. ``port/original`` > 1 means the port is slower;
 ``observer`` = 1 - (observables off) / (observables on), in CPU time.
@@ -129,7 +130,7 @@ def sides(name: str) -> dict[str, Callable[[], object]]:
     the original where there is one."""
     from harness.interface._observe import NullObserver
     from harness.registry import default_registry
-    from harness.runner import run_port, start_port, train_started
+    from harness.runner import freeze_imported_objects, run_port, start_port, train_started
 
     port_id, epochs, target, kwargs = CASES[name]
     registry = default_registry()
@@ -151,6 +152,7 @@ def sides(name: str) -> dict[str, Callable[[], object]]:
     if target:
         out["original"] = _original(target, kwargs, epochs)
     _one_thread()
+    freeze_imported_objects()  # the harness's process policy, for the original too
     return out
 
 

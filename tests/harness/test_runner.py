@@ -40,3 +40,30 @@ def test_transferred_params_replace_the_seeded_ones():
     c = run_port("fake/numpy", "ci", seed=1, params=port.get_params(), registry=reg)
     np.testing.assert_array_equal(a.metrics["loss"], c.metrics["loss"])
     assert not np.array_equal(a.metrics["loss"], b.metrics["loss"])
+
+
+def test_the_first_started_port_freezes_what_was_imported_and_no_later_one_does():
+    """``start_port`` moves the objects alive after the framework's import out of the
+    cyclic collector's reach, once per process (a full collection over them cost 50-290 ms
+    in a fresh process): the second port's objects stay collectable. A fresh interpreter,
+    since this test session may have started ports already."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import gc
+        from harness.runner import start_port
+        from tests.fakes import fake_registry
+        before = gc.get_freeze_count()
+        start_port("fake/numpy", "ci", registry=fake_registry())
+        first = gc.get_freeze_count()
+        junk = [[i] for i in range(1000)]  # new tracked objects: not to be frozen
+        start_port("fake/numpy", "ci", registry=fake_registry())
+        print(before, first, gc.get_freeze_count())
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout.split()
+    before, first, second = map(int, out)
+    assert before == 0 and first > 1000, (before, first)
+    assert second == first, "a later start_port froze objects again"
