@@ -3,10 +3,11 @@
 Run: ``RNN_HARNESS_DATA=../shared/data python benchmarks/bench.py [--reps 5] [--out FILE]``.
 Each case runs in its own process at one intra-op thread and with the import-time objects
 frozen out of the garbage collector's reach (the harness's process policy,
-``harness.runner.freeze_imported_objects``, applied to the original too), alternating the original, the port as the harness runs it
-(observables on) and the port with observables off, ``--reps`` times; medians of wall and
-CPU (user + sys of the process) time. ``port/original`` > 1 means the port is slower;
-``observer`` = 1 - (observables off) / (observables on), in CPU time.
+``harness.runner.freeze_imported_objects``, applied to the original too), alternating the
+original, the port as the harness runs it (observables on) and the port with observables
+off, ``--reps`` rounds (more for a short case: ``--min-seconds`` of training per side);
+medians of wall and CPU (user + sys of the process) time. ``port/original`` > 1 means the
+port is slower; ``observer`` = 1 - (observables off) / (observables on), in CPU time.
 Times include building the data and the model, as a user's run would.
 
 Whole processes (``hyperfine``): ``--run CASE --side port|original`` trains one side once::
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -156,10 +158,12 @@ def sides(name: str) -> dict[str, Callable[[], object]]:
     return out
 
 
-def run_case(name: str, reps: int) -> dict:
+def run_case(name: str, reps: int, min_seconds: float = 0.0) -> dict:
     fns = sides(name)
-    for fn in fns.values():
-        fn()  # warm-up: imports, allocator, lazy init
+    warm = {key: _timed(fn)[1] for key, fn in fns.items()}  # imports, allocator, lazy init
+    # a short case (sin_cos: 60 epochs in 0.07 s) gets more rounds, so that each side's
+    # median is taken over at least ``min_seconds`` of training
+    reps = max(reps, math.ceil(min_seconds / max(min(warm.values()), 1e-3)))
     wall: dict[str, list[float]] = {k: [] for k in fns}
     cpu: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(reps):
@@ -204,10 +208,11 @@ def table(rows: list[dict]) -> str:
             return "n/a"
         return f"{r[f'{key}_cpu_s']:.2f} / {r[f'{key}_wall_s']:.2f}"
 
-    body = [[r["case"], r["epochs"], pair(r, "original"), pair(r, "port"), pair(r, "unobserved"),
+    body = [[r["case"], r["epochs"], r["reps"], pair(r, "original"), pair(r, "port"),
+             pair(r, "unobserved"),
              f"{r['ratio_cpu']:.2f}x / {r['ratio_wall']:.2f}x" if "ratio_cpu" in r else "n/a",
              f"{100 * r['observer']:.0f} %", f"{r['load']:.1f}"] for r in rows]
-    return tabulate(body, headers=["port", "epochs", "original s (CPU / wall)",
+    return tabulate(body, headers=["port", "epochs", "rounds", "original s (CPU / wall)",
                                    "port s (CPU / wall)", "port, observables off s",
                                    "port/original (CPU / wall)", "observer (CPU)", "load"],
                     tablefmt="github")
@@ -217,6 +222,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=5, help="repetitions per case (median)")
+    parser.add_argument("--min-seconds", type=float, default=3.0,
+                        help="more repetitions for a short case: at least this many seconds "
+                        "of training per side (default 3)")
     parser.add_argument("--case", help="run one case in this process and print JSON")
     parser.add_argument("--only", nargs="*", default=None, help="cases to run (default all)")
     parser.add_argument("--out", type=Path, help="write the Markdown table here too")
@@ -228,13 +236,14 @@ def main() -> int:
         sides(args.run)[args.side]()
         return 0
     if args.case:
-        print(json.dumps(run_case(args.case, args.reps)))
+        print(json.dumps(run_case(args.case, args.reps, args.min_seconds)))
         return 0
     rows = []
     for name in args.only or CASES:
         print(f"benchmarking {name} ({args.reps} reps)...", file=sys.stderr, flush=True)
         done = subprocess.run([sys.executable, __file__, "--case", name, "--reps",
-                               str(args.reps)], capture_output=True, text=True,
+                               str(args.reps), "--min-seconds", str(args.min_seconds)],
+                              capture_output=True, text=True,
                               env={**os.environ, **thread_env(1)})
         if done.returncode != 0:
             print(f"  {name} failed:\n{done.stderr[-2000:]}", file=sys.stderr)
