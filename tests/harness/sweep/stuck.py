@@ -76,15 +76,22 @@ def left_behind(sid: int, within: float = 5.0) -> list[int]:
     return alive
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Child:
     """A Python process in a session of its own (so its workers can be counted and, after
     the test, killed whatever happened); its stdout and stderr lines are collected."""
 
     def __init__(self, args: Sequence[str]) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        # Ctrl-C's default action, as a command started from a terminal has: a test session
+        # started in the background of a non-interactive shell (`tox &`) inherits SIGINT
+        # ignored, and a child would inherit that too and never see the tests' Ctrl-C
         self.proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, text=True,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=_default_sigint)
         self.lines: dict[str, list[str]] = {"out": [], "err": []}
         self.readers = [threading.Thread(target=self._read, args=(stream, self.lines[name]),
                                          daemon=True)
